@@ -1,0 +1,57 @@
+# cloudops.leveller: the user interface of the repository.
+#   make demo    install everything, start the local cloud, unbalance it, run playbooks/balance.yml
+#   make test    install everything and run every test layer (sanity, units, lint, docs, integration)
+#   make bench   planner benchmarks (table + JSON under benchmarks/results/)
+#   make cloud-up | cloud-down | cloud-status   the local cloud on its own
+SHELL := /bin/bash
+LEVELLER_HOME ?= $(HOME)/.cache/cloudops-leveller
+VENV ?= $(LEVELLER_HOME)/venv
+PY := $(VENV)/bin/python
+CLOUD := bash tests/integration/cloud/cloud.sh
+COLLECTIONS := $(LEVELLER_HOME)/collections
+export LEVELLER_HOME
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help deps link demo test sanity units lint docs-lint integration bench \
+        cloud-install cloud-up cloud-down cloud-status clean
+
+help:
+	@sed -n '2,6p' Makefile
+
+deps:
+	@bash scripts/install-tools.sh
+	@bash scripts/ansible-test-offline.sh $(PY) >/dev/null
+	@$(MAKE) --no-print-directory link
+
+# Ansible and pytest find the collection through this symlink (repo root = collection root).
+link:
+	@mkdir -p $(COLLECTIONS)/ansible_collections/cloudops
+	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/cloudops/leveller
+
+cloud-install: deps
+	@$(CLOUD) install
+
+cloud-up: cloud-install
+	@$(CLOUD) up
+
+cloud-down:
+	@$(CLOUD) down
+
+cloud-status:
+	@$(CLOUD) status
+
+demo: cloud-up
+	@bash scripts/demo.sh
+
+test: deps cloud-install
+	@bash scripts/test-all.sh all
+
+sanity units lint docs-lint integration: deps
+	@bash scripts/test-all.sh $@
+
+bench: deps
+	@bash benchmarks/run.sh
+
+clean:
+	rm -rf tests/output reports benchmarks/results/*.json
