@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run reports: a before/after table a person can read at a glance, and the same as an SVG picture.
+
+Pure functions over a plan (from level_plan) and, optionally, the result of live_migrate.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from xml.sax.saxutils import escape
+
+BAR = 20
+
+
+def _moves_by_result(plan, result):
+    """Return (done, failed) move lists. Without a result every planned move counts as done."""
+    if not result:
+        return list(plan.get('moves') or []), []
+    done, failed = [], []
+    for m in result.get('moves') or []:
+        (done if m.get('result') == 'moved' else failed).append(m)
+    return done, failed
+
+
+def _hosts(plan):
+    before = (plan.get('before') or {}).get('hosts') or {}
+    after = (plan.get('after') or {}).get('hosts') or {}
+    return sorted(set(before) | set(after)), before, after
+
+
+def _bar(value, top):
+    if top <= 0:
+        return ''
+    n = int(round(BAR * min(value, top) / top))
+    return '#' * n + '.' * (BAR - n)
+
+
+def _fmt(x):
+    return '-' if x is None else '%.2f' % x
+
+
+def report_table(plan, result=None):
+    """A fixed-width before/after table, one row per host, then the spread figures."""
+    names, before, after = _hosts(plan)
+    done, failed = _moves_by_result(plan, result)
+    incoming, outgoing = {}, {}
+    for m in done:
+        incoming[m['destination']] = incoming.get(m['destination'], 0) + 1
+        outgoing[m['source']] = outgoing.get(m['source'], 0) + 1
+    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [0.0])
+    width = max([len(n) for n in names] + [4])
+    lines = ['%-*s  %-5s %-*s   %-5s %-*s  %3s %3s  %s' % (
+        width, 'host', 'score', BAR, 'before', 'after', BAR, '(planned)', 'in', 'out', 'instances')]
+    for name in names:
+        b, a = before.get(name, {}), after.get(name, {})
+        lines.append('%-*s  %5s %s → %5s %s  %3d %3d  %s → %s' % (
+            width, name, _fmt(b.get('score')), _bar(b.get('score') or 0, top), _fmt(a.get('score')),
+            _bar(a.get('score') or 0, top), incoming.get(name, 0), outgoing.get(name, 0),
+            b.get('instances', '-'), a.get('instances', '-')))
+    sb = (plan.get('before') or {}).get('spread') or {}
+    sa = (plan.get('after') or {}).get('spread') or {}
+    gib = sum((m.get('memory_mb') or 0) for m in done) / 1024.0
+    lines.append('')
+    lines.append('spread max/min-1: %s → %s   std-dev: %s → %s   max: %s → %s' % (
+        _fmt(sb.get('ratio')), _fmt(sa.get('ratio')), _fmt(sb.get('stddev')), _fmt(sa.get('stddev')),
+        _fmt(sb.get('max')), _fmt(sa.get('max'))))
+    lines.append('moves: %d planned, %d done, %d not done   GiB moved: %.1f' % (
+        len(plan.get('moves') or []), len(done), len(failed), gib))
+    for m in failed:
+        lines.append('  not done: %s %s → %s: %s %s' % (
+            m.get('name') or m.get('instance'), m.get('source'), m.get('destination'),
+            m.get('result'), m.get('error') or ''))
+    summary = plan.get('summary') or {}
+    if not plan.get('moves'):
+        lines.append('no move: %s' % summary.get('reason', 'nothing to do'))
+    return '\n'.join(lines)
+
+
+def report_svg(plan, result=None, title='cloudops.leveller run'):
+    """Per-host load bars before (grey) and after (blue), with the moves drawn as arrows."""
+    names, before, after = _hosts(plan)
+    done, failed = _moves_by_result(plan, result)
+    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [0.01])
+    col, gap, height, base = 56, 24, 220, 280
+    width = max(480, 60 + len(names) * (col + gap))
+    x_of = {}
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
+           'font-size="12">' % (width, base + 110)]
+    out.append('<rect width="100%" height="100%" fill="white"/>')
+    out.append('<text x="10" y="20" font-size="15" font-weight="bold">%s</text>' % escape(title))
+    sb = (plan.get('before') or {}).get('spread') or {}
+    sa = (plan.get('after') or {}).get('spread') or {}
+    out.append('<text x="10" y="40">spread max/min-1 %s → %s, std-dev %s → %s, %d moves done, %d not done'
+               '</text>' % (_fmt(sb.get('ratio')), _fmt(sa.get('ratio')), _fmt(sb.get('stddev')),
+                            _fmt(sa.get('stddev')), len(done), len(failed)))
+    for i, name in enumerate(names):
+        x = 40 + i * (col + gap)
+        x_of[name] = x + col / 2.0
+        for j, (src, colour) in enumerate(((before, '#9e9e9e'), (after, '#1e88e5'))):
+            score = (src.get(name) or {}).get('score') or 0
+            h = height * score / top
+            out.append('<rect x="%.1f" y="%.1f" width="%d" height="%.1f" fill="%s"><title>%s %s %.2f</title>'
+                       '</rect>' % (x + j * (col / 2.0), base - h, col // 2 - 2, h, colour, escape(name),
+                                    'before' if j == 0 else 'after', score))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + col / 2.0, base + 16, escape(name)))
+    for k, m in enumerate(done + failed):
+        s, d = x_of.get(m.get('source')), x_of.get(m.get('destination'))
+        if s is None or d is None:
+            continue
+        y = base + 30 + (k % 6) * 10
+        colour = '#43a047' if k < len(done) else '#e53935'
+        out.append('<path d="M%.1f %d Q %.1f %d %.1f %d" stroke="%s" fill="none" stroke-width="1.5" '
+                   'marker-end="url(#arrow)"/>' % (s, base + 22, (s + d) / 2.0, y + 20, d, base + 22, colour))
+    out.insert(2, '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="6" refY="3" orient="auto">'
+                  '<path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>')
+    out.append('<text x="10" y="%d" fill="#9e9e9e">■ before</text><text x="80" y="%d" fill="#1e88e5">■ after '
+               '(planned)</text><text x="190" y="%d" fill="#43a047">→ move done</text><text x="290" y="%d" '
+               'fill="#e53935">→ not done</text>' % ((base + 100,) * 4))
+    out.append('</svg>')
+    return '\n'.join(out)

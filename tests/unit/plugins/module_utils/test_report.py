@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+"""The run report: every host gets a row, failed moves are named, the picture is valid SVG."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import xml.etree.ElementTree as ET
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import report_svg, report_table
+
+
+def make_plan(hosts, moves):
+    before = {h: {'score': s, 'instances': n} for h, (s, n) in hosts.items()}
+    after = {h: {'score': s * 0.5 + 0.2, 'instances': n} for h, (s, n) in hosts.items()}
+    return {
+        'moves': moves,
+        'before': {'hosts': before, 'spread': {'ratio': 3.0, 'stddev': 0.4, 'max': 1.6}},
+        'after': {'hosts': after, 'spread': {'ratio': 0.5, 'stddev': 0.1, 'max': 1.0}},
+        'summary': {'reason': 'balanced'},
+    }
+
+
+HOSTS = {'cmp1': (1.6, 8), 'cmp2': (0.9, 3), 'cmp10': (0.2, 0)}
+MOVES = [
+    {'instance': 'a', 'name': 'web-1', 'source': 'cmp1', 'destination': 'cmp10', 'memory_mb': 2048},
+    {'instance': 'b', 'name': 'web-2', 'source': 'cmp1', 'destination': 'cmp2', 'memory_mb': 1024},
+]
+
+
+def test_table_has_one_row_per_host_and_counts_moves():
+    text = report_table(make_plan(HOSTS, MOVES))
+    rows = [line for line in text.splitlines() if line.split(' ')[0] in HOSTS]
+    assert sorted(r.split()[0] for r in rows) == sorted(HOSTS)
+    row = dict((r.split()[0], r.split()) for r in rows)
+    # in/out columns come right after the two bars: cmp1 gives two, cmp10 and cmp2 take one each
+    assert row['cmp1'][-5:-3] == ['0', '2']
+    assert row['cmp10'][-5:-3] == ['1', '0']
+    assert 'GiB moved: 3.0' in text  # 2048 + 1024 MiB
+
+
+def test_table_names_moves_not_done():
+    result = {'moves': [dict(MOVES[0], result='moved'), dict(MOVES[1], result='failed', error='No valid host')]}
+    text = report_table(make_plan(HOSTS, MOVES), result)
+    assert '1 done, 1 not done' in text
+    assert 'web-2' in text and 'No valid host' in text
+    assert 'GiB moved: 2.0' in text
+
+
+def test_table_says_why_nothing_moved():
+    plan = make_plan(HOSTS, [])
+    plan['summary']['reason'] = 'busiest host score 0.40 < min_load 0.50'
+    assert 'no move: busiest host score 0.40 < min_load 0.50' in report_table(plan)
+
+
+def test_svg_is_valid_and_draws_bars_and_arrows():
+    result = {'moves': [dict(MOVES[0], result='moved'), dict(MOVES[1], result='aborted')]}
+    root = ET.fromstring(report_svg(make_plan(HOSTS, MOVES), result, title='a <run>'))
+    ns = '{http://www.w3.org/2000/svg}'
+    bars = [r for r in root.iter(ns + 'rect') if r.find(ns + 'title') is not None]
+    assert len(bars) == 2 * len(HOSTS)
+    arrows = [p for p in root.iter(ns + 'path') if p.get('marker-end')]
+    assert [a.get('stroke') for a in arrows] == ['#43a047', '#e53935']
+    assert any('a <run>' == (t.text or '') for t in root.iter(ns + 'text'))
