@@ -1,0 +1,636 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Carry out moves on a live cloud, one checked step at a time.
+
+The executor never decides where an instance goes; it takes moves (from a plan, or one
+move built by a module) and for each one:
+
+1. re-checks the live state (pre-check): the instance exists, is on the move's source, is
+   in the right state and idle; the destination's compute service is enabled and up and
+   has room in Placement. A difference from what the move expects is *drift*; with
+   ``on_drift=skip`` the move is skipped, with ``on_drift=fail`` it is failed;
+2. starts it (live migration, cold migration or evacuation) with one API call, never
+   forced and never retried;
+3. waits for it with a deadline per move; a live migration that passes its deadline is
+   aborted through the API and the instance is confirmed ACTIVE on its source;
+4. checks the result (post-check): ACTIVE (or the power state it had) on the expected
+   service host, idle. Anything else is a failed move, whatever Nova's migration record says.
+
+Moves run in waves; within a wave at most ``max_parallel`` are in flight, and at most
+``max_per_host`` touch any one host (incoming plus outgoing). Everything runs in one
+thread: migrations are asynchronous in Nova, so the executor starts them and then polls
+them all in one loop. The clock and sleep are injectable so the state machine is tested
+without a cloud.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
+    NovaError, SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+
+RESULTS = ('moved', 'evacuated', 'failed', 'skipped', 'aborted', 'would move', 'would evacuate')
+KINDS = ('live', 'cold', 'evacuate')
+_MIGRATION_TYPE = {'live': 'live-migration', 'cold': 'migration', 'evacuate': 'evacuation'}
+_RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
+
+
+class Move(object):
+    """One instance to move from ``source`` to ``destination`` (None: the scheduler picks)."""
+
+    def __init__(self, instance, source, destination=None, name=None, wave=1, kind='live'):
+        if kind not in KINDS:
+            raise ValueError('unknown move kind %r' % kind)
+        self.instance = instance
+        self.source = source
+        self.destination = destination
+        self.name = name
+        self.wave = wave
+        self.kind = kind
+        # filled in while running
+        self.index = 0
+        self.result = None
+        self.error = None
+        self.note = None
+        self.seconds = None
+        self.host_after = None
+        self.status_before = None
+        self.status_after = None
+        self.migration_id = None
+        self._state = 'pending'
+        self._started = None
+        self._deadline = None
+        self._abort_deadline = None
+        self._known_migrations = ()
+        self._migration = None
+        self._reserved = None
+        self._confirmed = False
+        self._start_sent = False
+        self._last_poll_error = None
+
+    def touches(self):
+        hosts = [self.source]
+        dest = self.destination or (self._migration or {}).get('destination')
+        if dest:
+            hosts.append(dest)
+        return hosts
+
+    def as_dict(self):
+        return {
+            'instance': self.instance,
+            'name': self.name,
+            'kind': self.kind,
+            'wave': self.wave,
+            'source': self.source,
+            'destination': self.destination,
+            'host_after': self.host_after,
+            'status_before': self.status_before,
+            'status_after': self.status_after,
+            'result': self.result,
+            'seconds': None if self.seconds is None else round(self.seconds, 1),
+            'error': self.error,
+            'note': self.note,
+            'migration_id': self.migration_id,
+        }
+
+
+def describe(server):
+    """'ACTIVE on compute1' / 'ACTIVE (task_state migrating) on compute1' / 'gone'."""
+    if server is None:
+        return 'gone (the instance no longer exists)'
+    text = server.get('status') or 'UNKNOWN'
+    if server.get('task_state'):
+        text += ' (task_state %s)' % server['task_state']
+    return '%s on %s' % (text, server.get('host'))
+
+
+class Executor(object):
+    """Runs moves against a :class:`~._nova.Nova`-like object; see the module docstring."""
+
+    def __init__(self, nova, timeout=600, abort_timeout=120, poll_interval=2.0, max_parallel=1,
+                 max_per_host=1, on_failure='stop', on_drift='skip', check_mode=False,
+                 check_room=True, start_evacuated=True, progress=None, clock=None, sleep=None):
+        if on_failure not in ('stop', 'continue'):
+            raise ValueError('on_failure must be stop or continue')
+        if on_drift not in ('skip', 'fail'):
+            raise ValueError('on_drift must be skip or fail')
+        if max_parallel < 1 or max_per_host < 1:
+            raise ValueError('max_parallel and max_per_host must be at least 1')
+        self.nova = nova
+        self.timeout = timeout
+        self.abort_timeout = abort_timeout
+        self.poll_interval = poll_interval
+        self.max_parallel = max_parallel
+        self.max_per_host = max_per_host
+        self.on_failure = on_failure
+        self.on_drift = on_drift
+        self.check_mode = check_mode
+        self.check_room = check_room
+        self.start_evacuated = start_evacuated
+        self._progress_cb = progress
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
+        self.progress = []
+        self.stopped_by = None
+        self._services = None
+        self._finished = 0
+        self._total = 0
+
+    # -- public -------------------------------------------------------------
+    def run(self, moves):
+        """Carry out ``moves`` wave by wave; returns them with results filled in."""
+        self._total = len(moves)
+        for i, move in enumerate(moves):
+            move.index = i + 1
+        for wave in sorted(set(m.wave for m in moves)):
+            batch = [m for m in moves if m.wave == wave]
+            if self.stopped_by is not None:
+                for move in batch:
+                    self._not_started(move)
+                continue
+            self._run_wave(batch)
+        return moves
+
+    def totals(self, moves):
+        totals = dict((r.replace(' ', '_'), 0) for r in RESULTS)
+        for move in moves:
+            totals[(move.result or 'skipped').replace(' ', '_')] += 1
+        totals['total'] = len(moves)
+        return totals
+
+    # -- scheduling -----------------------------------------------------------
+    def _run_wave(self, batch):
+        pending = list(batch)
+        inflight = []
+        self._services = None  # read services afresh for each wave
+        while pending or inflight:
+            if self.stopped_by is not None:
+                for move in pending:
+                    self._not_started(move)
+                pending = []
+            started_any = False
+            for move in list(pending):
+                if len(inflight) >= self.max_parallel:
+                    break
+                if not self._host_slots_free(move, inflight):
+                    continue
+                outcome = self._begin(move, inflight)
+                if outcome == 'defer':
+                    continue
+                pending.remove(move)
+                started_any = True
+                if outcome == 'inflight':
+                    inflight.append(move)
+                if self.stopped_by is not None:
+                    break
+            if not inflight:
+                if pending and not started_any:
+                    # Nothing in flight and nothing can start: only possible when every
+                    # pending move was deferred, which needs a move in flight. Be safe.
+                    for move in pending:
+                        self._finish(move, 'skipped', 'could not be scheduled (no free slot)')
+                    pending = []
+                continue
+            self.sleep(self.poll_interval)
+            for move in list(inflight):
+                self._poll(move)
+                if move.result is not None:
+                    inflight.remove(move)
+
+    def _host_slots_free(self, move, inflight):
+        for host in move.touches():
+            busy = sum(1 for m in inflight if host in m.touches())
+            if busy >= self.max_per_host:
+                return False
+        return True
+
+    def _not_started(self, move):
+        self._finish(move, 'skipped', 'not started: on_failure=stop after %s failed' % self.stopped_by)
+
+    # -- results --------------------------------------------------------------
+    def _finish(self, move, result, error=None, server=None):
+        move.result = result
+        move.error = error
+        if move._started is not None:
+            move.seconds = self.clock() - move._started
+        if server is not None:
+            move.host_after = server.get('host')
+            move.status_after = server.get('status')
+        self._finished += 1
+        if result == 'failed' and self.on_failure == 'stop' and self.stopped_by is None:
+            self.stopped_by = move.name or move.instance
+        if result == 'aborted' and self.on_failure == 'stop' and self.stopped_by is None:
+            self.stopped_by = move.name or move.instance
+        self._emit(move)
+
+    def _emit(self, move):
+        dest = move.destination or move.host_after or '(scheduler)'
+        line = '[%d/%d] wave %s %s %s (%s) %s -> %s: %s' % (
+            self._finished, self._total, move.wave, move.kind, move.name or '?', move.instance,
+            move.source, dest, move.result)
+        if move.seconds is not None:
+            line += ' in %.1f s' % move.seconds
+        if move.error:
+            line += ': %s' % move.error
+        if move.note:
+            line += ' (%s)' % move.note
+        self.progress.append(line)
+        if self._progress_cb is not None:
+            try:
+                self._progress_cb(line)
+            except Exception:  # progress output must never break a run
+                pass
+
+    # -- pre-checks -------------------------------------------------------------
+    def _services_now(self):
+        if self._services is None:
+            self._services = self.nova.compute_services()
+        return self._services
+
+    def _drift(self, move, reason, server=None):
+        result = 'skipped' if self.on_drift == 'skip' else 'failed'
+        self._finish(move, result, 'drift: %s' % reason, server=server)
+        return 'done'
+
+    def _begin(self, move, inflight):
+        """Pre-check and start one move: 'done', 'inflight' or 'defer'."""
+        try:
+            server = self.nova.get_server(move.instance)
+        except Exception as exc:  # cannot read the instance: do not touch it
+            self._finish(move, 'failed', 'pre-check could not read the instance: %s' % exc)
+            return 'done'
+        if server is None:
+            return self._drift(move, 'instance %s no longer exists' % move.instance)
+        move.name = move.name or server.get('name')
+        move.status_before = server.get('status')
+        if server.get('host') != move.source:
+            if move.destination and server.get('host') == move.destination:
+                self._finish(move, 'skipped', 'already on %s' % move.destination, server=server)
+                return 'done'
+            return self._drift(move, 'instance is on %s, the move expects it on %s'
+                               % (server.get('host'), move.source), server=server)
+        if server.get('task_state'):
+            return self._drift(move, 'instance is busy (task_state %s)' % server['task_state'],
+                               server=server)
+        wanted = {'live': ('ACTIVE',), 'cold': ('SHUTOFF',), 'evacuate': ('ACTIVE', 'SHUTOFF', 'ERROR')}
+        if server.get('status') not in wanted[move.kind]:
+            return self._drift(move, 'instance is %s; a %s move needs %s' % (
+                server.get('status'), move.kind, ' or '.join(wanted[move.kind])), server=server)
+        try:
+            services = self._services_now()
+        except Exception as exc:
+            self._finish(move, 'failed', 'pre-check could not read compute services: %s' % exc)
+            return 'done'
+        source_svc = services.get(move.source)
+        if move.kind in ('live', 'cold'):
+            if source_svc is None or source_svc['state'] != 'up' or source_svc['forced_down']:
+                return self._drift(move, 'compute service of source %s is down: a failed host is '
+                                   'recovered with evacuate_host state=evacuated' % move.source,
+                                   server=server)
+        if move.destination:
+            if move.destination == move.source:
+                return self._drift(move, 'destination is the source host %s' % move.source)
+            svc = services.get(move.destination)
+            if svc is None:
+                return self._drift(move, 'destination %s is not a nova-compute host' % move.destination)
+            if svc['status'] != 'enabled':
+                return self._drift(move, 'destination %s is disabled (%s)' % (
+                    move.destination, svc.get('disabled_reason') or 'no reason given'))
+            if svc['state'] != 'up' or svc['forced_down']:
+                return self._drift(move, 'compute service of destination %s is down' % move.destination)
+            if self.check_room:
+                verdict = self._room(move, server, inflight)
+                if verdict == 'defer':
+                    return 'defer'
+                if verdict:
+                    return self._drift(move, verdict)
+        if self.check_mode:
+            self._finish(move, 'would evacuate' if move.kind == 'evacuate' else 'would move', server=server)
+            move.host_after = move.destination
+            return 'done'
+        return self._start(move, server)
+
+    def _room(self, move, server, inflight):
+        """None if the destination has room, 'defer' or a reason otherwise."""
+        try:
+            need = self.nova.instance_resources(move.instance)
+        except Exception:  # fall back to the flavor below
+            need = {}
+        if not need:
+            flavor = server.get('flavor') or {}
+            need = dict((rc, flavor.get(key) or 0) for rc, key in _RESOURCE_KEYS)
+        try:
+            room = self.nova.host_room(move.destination)
+        except Exception as exc:
+            return 'could not read Placement for %s: %s' % (move.destination, exc)
+        incoming = [m for m in inflight if m.destination == move.destination and m._reserved]
+        short = []
+        for rc, amount in sorted(need.items()):
+            if not amount:
+                continue
+            if rc not in room:
+                short.append('%s (no inventory)' % rc)
+                continue
+            max_unit = room[rc].get('max_unit')
+            if max_unit is not None and amount > max_unit:
+                short.append('%s %s > max_unit %s' % (rc, amount, max_unit))
+                continue
+            # Moves in flight to the same host may not have their allocation in Placement
+            # yet: count them too, and wait for them rather than skip on their account.
+            pending = sum(m._reserved.get(rc, 0) for m in incoming)
+            if amount > room[rc]['free'] - pending:
+                short.append('%s needs %s, free %s' % (rc, amount, room[rc]['free'] - pending))
+        if short and incoming:
+            return 'defer'
+        move._reserved = need
+        if short:
+            return 'destination %s has no room: %s' % (move.destination, ', '.join(short))
+        return None
+
+    # -- start ------------------------------------------------------------------
+    def _start(self, move, server):
+        try:
+            move._known_migrations = set(
+                m['id'] for m in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind]))
+        except Exception as exc:
+            self._finish(move, 'failed', 'pre-check could not list migrations: %s' % exc, server=server)
+            return 'done'
+        move._started = self.clock()
+        move._deadline = move._started + self.timeout
+        move._start_sent = True
+        try:
+            if move.kind == 'live':
+                self.nova.live_migrate(move.instance, move.destination)
+            elif move.kind == 'cold':
+                self.nova.cold_migrate(move.instance, move.destination)
+            else:
+                self.nova.evacuate(move.instance, move.destination)
+        except Exception as exc:
+            after = self._read(move)
+            text = 'Nova refused the %s: %s; instance now %s' % (
+                'live migration' if move.kind == 'live' else
+                'cold migration' if move.kind == 'cold' else 'evacuation', exc, describe(after))
+            if after is not None and after.get('status') == 'ERROR':
+                text += ('; it is in ERROR and needs an operator (check its migration record, '
+                         'then `openstack server set --state active` if it runs on %s)' % after.get('host'))
+            self._finish(move, 'failed', text, server=after)
+            return 'done'
+        move._state = 'running'
+        return 'inflight'
+
+    def _read(self, move):
+        try:
+            return self.nova.get_server(move.instance)
+        except Exception:  # reported as unknown state
+            return {'status': 'UNKNOWN (could not read)', 'host': '?', 'task_state': None}
+
+    # -- polling ---------------------------------------------------------------
+    def _poll(self, move):
+        try:
+            server = self.nova.get_server(move.instance)
+            if move._migration is None or move._migration.get('status') not in TERMINAL_MIGRATION:
+                for mig in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind]):
+                    if mig['id'] not in move._known_migrations:
+                        move._migration = mig
+                        move.migration_id = mig['id']
+                        break
+        except Exception as exc:  # a transient API error: try again on the next poll
+            move._last_poll_error = str(exc)
+            server = None
+            if self.clock() > move._deadline + self.abort_timeout:
+                self._finish(move, 'failed', 'lost track of the move: %s' % exc)
+            return
+        if server is None:
+            self._finish(move, 'failed', 'instance %s disappeared while it was being moved' % move.instance)
+            return
+        if move.kind == 'live':
+            self._poll_live(move, server)
+        elif move.kind == 'cold':
+            self._poll_cold(move, server)
+        else:
+            self._poll_evacuate(move, server)
+
+    def _mig_status(self, move):
+        return (move._migration or {}).get('status')
+
+    def _verify_arrived(self, move, server, wanted_status='ACTIVE', label='moved', note=None):
+        expected = move.destination
+        on_target = (server.get('host') == expected) if expected else (server.get('host') != move.source)
+        if server.get('status') == wanted_status and not server.get('task_state') and on_target:
+            move.note = note
+            self._finish(move, label, None, server=server)
+        else:
+            self._finish(move, 'failed', 'migration %s reports %s but the instance is %s (expected %s on %s)' % (
+                move.migration_id, self._mig_status(move), describe(server), wanted_status,
+                expected or 'a host other than %s' % move.source), server=server)
+
+    def _settled_failure(self, move, server, prefix):
+        unchanged = (server.get('host') == move.source and server.get('status') == move.status_before)
+        self._finish(move, 'failed', '%s; instance %s%s' % (
+            prefix, describe(server), ' (unchanged)' if unchanged else ''), server=server)
+
+    def _poll_live(self, move, server):
+        status = self._mig_status(move)
+        now = self.clock()
+        if move._state == 'running':
+            if status in SUCCESS_MIGRATION and not server.get('task_state'):
+                self._verify_arrived(move, server)
+            elif status in TERMINAL_MIGRATION and status not in SUCCESS_MIGRATION and not server.get('task_state'):
+                self._settled_failure(move, server, 'live migration %s ended %s' % (move.migration_id, status))
+            elif move._migration is None and not server.get('task_state') and now - move._started > 3 * max(self.poll_interval, 1):
+                # Idle with no migration record: nothing is running any more.
+                if server.get('host') != move.source:
+                    self._verify_arrived(move, server, note='no migration record seen')
+                else:
+                    self._settled_failure(move, server, 'no live migration record appeared')
+            elif now > move._deadline:
+                self._abort(move, server)
+        elif move._state == 'aborting':
+            if status in SUCCESS_MIGRATION and not server.get('task_state'):
+                self._verify_arrived(move, server, note='completed while being aborted')
+            elif status in TERMINAL_MIGRATION and not server.get('task_state'):
+                if server.get('host') == move.source and server.get('status') == 'ACTIVE':
+                    self._finish(move, 'aborted', 'timed out after %ss; migration %s aborted (%s); '
+                                 'instance ACTIVE on its source %s' % (
+                                     self.timeout, move.migration_id, status, move.source), server=server)
+                else:
+                    self._finish(move, 'failed', 'timed out after %ss; migration %s aborted (%s) but the '
+                                 'instance is %s' % (self.timeout, move.migration_id, status,
+                                                     describe(server)), server=server)
+            elif now > move._abort_deadline:
+                self._finish(move, 'failed', 'timed out after %ss; abort of migration %s requested but it is '
+                             'still %s after %ss more; instance %s. Check it before any retry' % (
+                                 self.timeout, move.migration_id, status, self.abort_timeout,
+                                 describe(server)), server=server)
+
+    def _abort(self, move, server):
+        status = self._mig_status(move)
+        if move._migration is None:
+            self._finish(move, 'failed', 'timed out after %ss and Nova shows no migration record to '
+                         'abort; instance %s' % (self.timeout, describe(server)), server=server)
+            return
+        try:
+            self.nova.abort_migration(move.instance, move.migration_id)
+        except Exception as exc:
+            self._finish(move, 'failed', 'timed out after %ss; Nova refused to abort migration %s '
+                         '(status %s): %s; instance %s. The migration may still finish or fail on its '
+                         'own: check it before any retry' % (self.timeout, move.migration_id, status,
+                                                            exc, describe(server)), server=server)
+            return
+        move._state = 'aborting'
+        move._abort_deadline = self.clock() + self.abort_timeout
+
+    def _poll_cold(self, move, server):
+        status = self._mig_status(move)
+        if server.get('status') == 'VERIFY_RESIZE' and not move._confirmed:
+            try:
+                self.nova.confirm_resize(move.instance)
+            except Exception as exc:
+                self._finish(move, 'failed', 'cold migration %s reached VERIFY_RESIZE but confirm failed: '
+                             '%s; instance %s' % (move.migration_id, exc, describe(server)), server=server)
+                return
+            move._confirmed = True
+            return
+        if move._confirmed and not server.get('task_state') and server.get('status') != 'VERIFY_RESIZE':
+            self._verify_arrived(move, server, wanted_status='SHUTOFF')
+        elif status in ('failed', 'error') and not server.get('task_state'):
+            self._settled_failure(move, server, 'cold migration %s ended %s' % (move.migration_id, status))
+        elif server.get('status') == 'ERROR':
+            self._settled_failure(move, server, 'cold migration %s put the instance in ERROR' % move.migration_id)
+        elif self.clock() > move._deadline:
+            self._finish(move, 'failed', 'timed out after %ss; a cold migration cannot be aborted; '
+                         'migration %s is %s; instance %s' % (self.timeout, move.migration_id, status,
+                                                             describe(server)), server=server)
+
+    def _poll_evacuate(self, move, server):
+        status = self._mig_status(move)
+        before = move.status_before
+        if server.get('host') != move.source and not server.get('task_state'):
+            now_status = server.get('status')
+            if now_status == 'ERROR':
+                self._settled_failure(move, server, 'evacuation %s left the instance in ERROR' % move.migration_id)
+                return
+            if before == 'ACTIVE' and now_status == 'SHUTOFF' and self.start_evacuated:
+                if move._state != 'starting':
+                    try:
+                        self.nova.start(move.instance)
+                    except Exception as exc:
+                        self._finish(move, 'failed', 'evacuated to %s but could not start it again: %s' % (
+                            server.get('host'), exc), server=server)
+                        return
+                    move._state = 'starting'
+                    move.note = 'started again after evacuation (Nova >= 2.95 leaves it stopped)'
+                elif self.clock() > move._deadline:
+                    self._finish(move, 'failed', 'evacuated to %s but still SHUTOFF %ss after the start call'
+                                 % (server.get('host'), self.timeout), server=server)
+                return
+            wanted = {'ACTIVE': ('ACTIVE',), 'SHUTOFF': ('SHUTOFF',)}.get(before, ('ACTIVE', 'SHUTOFF'))
+            if not self.start_evacuated and before == 'ACTIVE':
+                wanted = ('ACTIVE', 'SHUTOFF')
+            if now_status in wanted:
+                self._verify_arrived(move, server, wanted_status=now_status, label='evacuated', note=move.note)
+            elif self.clock() > move._deadline:
+                self._finish(move, 'failed', 'evacuated but the instance is %s, expected %s' % (
+                    describe(server), ' or '.join(wanted)), server=server)
+            return
+        if status in ('failed', 'error') and not server.get('task_state'):
+            self._settled_failure(move, server, 'evacuation %s ended %s' % (move.migration_id, status))
+        elif server.get('status') == 'ERROR' and not server.get('task_state'):
+            self._settled_failure(move, server, 'evacuation %s put the instance in ERROR' % move.migration_id)
+        elif self.clock() > move._deadline:
+            self._finish(move, 'failed', 'timed out after %ss; an evacuation cannot be aborted; '
+                         'migration %s is %s; instance %s' % (self.timeout, move.migration_id, status,
+                                                             describe(server)), server=server)
+
+
+def moves_from_plan(plan):
+    """Validate a level_plan plan and return its moves; raises ValueError naming the problem."""
+    if not isinstance(plan, dict):
+        raise ValueError('plan must be a dict (the plan returned by cloudops.leveller.level_plan)')
+    version = plan.get('version', 1)
+    if version != 1:
+        raise ValueError('plan version %r is not supported (this collection reads version 1)' % version)
+    raw_moves = plan.get('moves')
+    if not isinstance(raw_moves, list):
+        raise ValueError('plan has no list "moves": pass the whole result of level_plan (its "plan" key)')
+    moves = []
+    seen = set()
+    for i, raw in enumerate(raw_moves):
+        where = 'plan move %d' % (i + 1)
+        if not isinstance(raw, dict):
+            raise ValueError('%s is not a dict' % where)
+        instance = raw.get('instance')
+        if not instance or not isinstance(instance, str):
+            raise ValueError('%s has no "instance" (instance UUID)' % where)
+        if instance in seen:
+            raise ValueError('%s moves instance %s a second time; a plan moves each instance once'
+                             % (where, instance))
+        seen.add(instance)
+        source = raw.get('source')
+        if not source or not isinstance(source, str):
+            raise ValueError('%s (%s) has no "source" host' % (where, instance))
+        dest = raw.get('destination')
+        if dest is not None and not isinstance(dest, str):
+            raise ValueError('%s (%s) has a destination that is not a host name' % (where, instance))
+        wave = raw.get('wave', 1)
+        if isinstance(wave, bool) or not isinstance(wave, int) or wave < 1:
+            raise ValueError('%s (%s) has wave %r; waves are integers from 1' % (where, instance, wave))
+        kind = raw.get('kind', 'live')
+        if kind not in ('live', 'cold'):
+            raise ValueError('%s (%s) has kind %r; plans carry live or cold moves' % (where, instance, kind))
+        moves.append(Move(instance, source, dest or None, name=raw.get('name'), wave=wave, kind=kind))
+    return moves
+
+
+def check_hosts_known(moves, services):
+    """Raise ValueError naming hosts of ``moves`` that are not nova-compute hosts."""
+    unknown = sorted(set(h for m in moves for h in (m.source, m.destination) if h and h not in services))
+    if unknown:
+        raise ValueError('unknown host(s) %s: not nova-compute service hosts of this cloud (known: %s)'
+                         % (', '.join(unknown), ', '.join(sorted(services)) or 'none'))
+
+
+class ProgressLog(object):
+    """Appends progress lines to a file as they happen (``tail -f`` shows a run live)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._f = None
+        if path:
+            self._f = open(path, 'a')
+
+    def write(self, line):
+        if self._f is not None:
+            self._f.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), line))
+            self._f.flush()
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def diff_of(moves):
+    """Diff mode: the host of each instance before and after (as predicted in check mode)."""
+    before, after = {}, {}
+    for move in moves:
+        key = '%s (%s)' % (move.name, move.instance) if move.name else move.instance
+        before[key] = move.source
+        if move.result in ('moved', 'evacuated', 'would move', 'would evacuate'):
+            after[key] = move.host_after or move.destination or '(scheduler)'
+        else:
+            after[key] = move.host_after or move.source
+    return {'before': {'hosts': before}, 'after': {'hosts': after}}
+
+
+def summary_message(totals, stopped_by=None):
+    parts = ['%d %s' % (totals[k], k.replace('_', ' ')) for k in
+             ('moved', 'evacuated', 'would_move', 'would_evacuate', 'aborted', 'failed', 'skipped')
+             if totals.get(k)]
+    text = '%d move(s): %s' % (totals['total'], ', '.join(parts) or 'nothing to do')
+    if stopped_by:
+        text += '; stopped after %s failed (on_failure=stop)' % stopped_by
+    return text

@@ -1,0 +1,402 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: live_migrate
+short_description: Live-migrate one instance, or carry out a plan from level_plan, with checks at every step
+version_added: 0.1.0
+description:
+  - Moves one instance (O(instance), to O(destination) or to a host the Nova scheduler picks),
+    or every move of a plan made by M(cloudops.leveller.level_plan) (O(plan)), wave by wave.
+  - Before each move the live cloud is checked again. The instance must exist, be ACTIVE and
+    idle (no task_state) and be on the move's source host. The destination's compute service
+    must be enabled and up, and have room for the instance in Placement (allocation ratios and
+    reserved amounts included). A difference from the plan is B(drift), handled by O(on_drift).
+  - The live-migration API is called at microversion 2.30 with C(block_migration=auto) and never
+    with C(force), so Nova's scheduler still validates the destination (server groups,
+    aggregates, capacity).
+  - Each move has a deadline (O(timeout)). A live migration still running at its deadline is
+    aborted through the API and the instance is confirmed ACTIVE on its source; if Nova cannot
+    abort it, the result says so.
+  - After each move the instance must be ACTIVE and idle on the expected service host
+    (C(OS-EXT-SRV-ATTR:host)), else the move is reported as failed. A failed move is never
+    retried.
+  - Only one run per cloud moves instances at a time (see O(lock)).
+  - The task fails when any move failed or was aborted; RV(moves) and RV(totals) are returned
+    in every case.
+extends_documentation_fragment:
+  - cloudops.leveller.openstack
+  - cloudops.leveller.attributes
+  - cloudops.leveller.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Runs every pre-check against the live cloud and reports C(would move) or why a move
+        would be skipped. No call that changes anything is made, and no lock is taken.
+  diff_mode:
+    support: full
+    details:
+      - The service host of each instance before and after (predicted in check mode).
+options:
+  instance:
+    description:
+      - Name or UUID of one instance to move. A name must match exactly one instance.
+      - Mutually exclusive with O(plan).
+    type: str
+  destination:
+    description:
+      - Service host to move O(instance) to. When unset, the Nova scheduler picks a host.
+      - If the instance is already there, nothing is done (RV(changed=false)).
+    type: str
+  plan:
+    description:
+      - A plan returned by M(cloudops.leveller.level_plan) (its C(plan) key). Its C(moves) are
+        carried out by C(wave), lowest first; a later wave starts when the previous one has
+        finished.
+      - Mutually exclusive with O(instance).
+    type: dict
+  on_drift:
+    description:
+      - What to do with a move whose live state differs from what it expects.
+      - Drift is any of these, found by the pre-check just before the move starts. The instance
+        is gone, is not on the move's source host, is not ACTIVE, or is busy (task_state). The
+        source's compute service is down. The destination is not enabled, not up, or no longer
+        has room for the instance.
+      - C(skip) reports the move as C(skipped) with the reason and goes on. C(fail) reports it
+        as C(failed), which then counts for O(on_failure).
+      - An instance already on its destination is always C(skipped), never drift.
+    type: str
+    choices: [skip, fail]
+    default: skip
+  on_failure:
+    description:
+      - C(stop) starts no further move once a move has failed or was aborted. Moves already in
+        flight finish and are checked; the moves not started are reported as C(skipped).
+      - C(continue) carries out the rest of the plan.
+    type: str
+    choices: [stop, continue]
+    default: stop
+  timeout:
+    description:
+      - Seconds each move may take, from the API call to the post-check. A live migration still
+        running then is aborted.
+    type: int
+    default: 600
+  abort_timeout:
+    description:
+      - Seconds to wait, after an abort request, for Nova to roll the migration back.
+    type: int
+    default: 120
+  poll_interval:
+    description:
+      - Seconds between two reads of the state of the moves in flight.
+    type: float
+    default: 2.0
+  max_parallel:
+    description:
+      - Moves in flight at the same time within a wave.
+    type: int
+    default: 1
+  max_per_host:
+    description:
+      - Moves in flight at the same time that touch any one host, incoming and outgoing counted
+        together.
+    type: int
+    default: 1
+  check_room:
+    description:
+      - Check in Placement that the destination still has room for the instance before each
+        move. Nova's scheduler checks again when the move starts.
+    type: bool
+    default: true
+  progress_log:
+    description:
+      - File to which one line per finished move is appended as it happens, so that
+        C(tail -f) shows a long run live. The same lines are returned in RV(progress).
+    type: path
+  lock:
+    description:
+      - Take the per-cloud lock before moving, so two runs never migrate on the same cloud at
+        the same time. The lock is a C(flock) on a file on the machine running the module,
+        named after the cloud's auth URL, region and project, and released when the module
+        ends, however it ends.
+    type: bool
+    default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock held by another run. C(0) fails at once, naming the holder.
+    type: int
+    default: 0
+  lock_dir:
+    description:
+      - Directory of the lock files. Defaults to C($XDG_RUNTIME_DIR/cloudops-leveller/locks), or
+        C(~/.cache/cloudops-leveller/locks).
+    type: path
+notes:
+  - Run it on the controller (C(delegate_to: localhost) or a play on C(localhost)), so the lock
+    is shared by every run from that controller.
+  - Ansible shows a module's output only when it returns. To follow a long run, set
+    O(progress_log) and C(tail -f) the file; in AWX, run the task with C(async)/C(poll) and read
+    the file from a later task or the execution node. See the execution guide.
+  - Needs admin credentials (live migration, services and Placement are admin APIs by default).
+seealso:
+  - module: cloudops.leveller.level_plan
+  - module: cloudops.leveller.evacuate_host
+author:
+  - cloudops.leveller contributors
+'''
+
+EXAMPLES = r'''
+- name: Move one instance to a chosen host
+  cloudops.leveller.live_migrate:
+    cloud: prod
+    instance: web-1
+    destination: compute3
+
+- name: Let the Nova scheduler choose the destination
+  cloudops.leveller.live_migrate:
+    cloud: prod
+    instance: 6f1c2f5e-0c9a-4e43-9d57-0a3c1b1d2e3f
+
+- name: Carry out a plan, two moves at a time, and keep a live progress file
+  cloudops.leveller.live_migrate:
+    cloud: prod
+    plan: "{{ balance.plan }}"
+    max_parallel: 2
+    max_per_host: 1
+    timeout: 900
+    on_failure: stop
+    progress_log: /var/log/leveller/progress.log
+  register: run
+
+- name: Show what happened
+  ansible.builtin.debug:
+    var: run.progress
+'''
+
+RETURN = r'''
+moves:
+  description: One entry per move, in plan order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance:
+      description: Instance UUID.
+      type: str
+    name:
+      description: Instance name.
+      type: str
+    kind:
+      description: C(live) (or C(cold) for a plan move of a shut-off instance).
+      type: str
+    wave:
+      description: Wave of the move.
+      type: int
+    source:
+      description: Service host the move starts from.
+      type: str
+    destination:
+      description: Service host asked for, or null when the scheduler picks.
+      type: str
+    host_after:
+      description: Service host of the instance when the move ended.
+      type: str
+    status_before:
+      description: Instance status seen by the pre-check.
+      type: str
+    status_after:
+      description: Instance status when the move ended.
+      type: str
+    result:
+      description: C(moved), C(failed), C(skipped), C(aborted) or, in check mode, C(would move).
+      type: str
+    seconds:
+      description: Seconds from the API call to the end of the post-check, or null if not started.
+      type: float
+    error:
+      description: Why the move was skipped, failed or aborted, with the state the instance was left in.
+      type: str
+    note:
+      description: Anything else worth knowing (for example a migration that completed while being aborted).
+      type: str
+    migration_id:
+      description: Id of Nova's migration record of the move.
+      type: int
+  sample:
+    - instance: 0d3c44f8-8f5c-4a47-a1f5-8a4b6f1d1c11
+      name: web-1
+      kind: live
+      wave: 1
+      source: compute1
+      destination: compute3
+      host_after: compute3
+      status_before: ACTIVE
+      status_after: ACTIVE
+      result: moved
+      seconds: 1.6
+      error: null
+      note: null
+      migration_id: 12
+totals:
+  description: Number of moves per result, and C(total).
+  returned: always
+  type: dict
+  sample: {moved: 3, failed: 0, skipped: 1, aborted: 0, would_move: 0, evacuated: 0, would_evacuate: 0, total: 4}
+progress:
+  description: One line per finished move, in the order they finished.
+  returned: always
+  type: list
+  elements: str
+  sample: ["[1/4] wave 1 live web-1 (0d3c44f8-...) compute1 -> compute3: moved in 1.6 s"]
+stopped_by:
+  description: Name of the move that stopped the run (O(on_failure=stop)), else null.
+  returned: always
+  type: str
+lock:
+  description: The lock file used and the seconds spent waiting for it (null in check mode or with O(lock=false)).
+  returned: always
+  type: dict
+  sample: {path: /run/user/0/cloudops-leveller/locks/cloud-5d1c0e2a.lock, waited: 0.0}
+msg:
+  description: One-line summary.
+  returned: always
+  type: str
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, connect, openstack_argument_spec)
+from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
+    Executor, Move, ProgressLog, check_hosts_known, diff_of, moves_from_plan, summary_message)
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import (
+    CloudLock, LockBusy, NoLock, cloud_key_for)
+
+
+def _resolve_instance(nova, ref):
+    """The server for a name or UUID; raises ValueError naming the problem."""
+    server = nova.get_server(ref)
+    if server is not None:
+        return server
+    found = nova.find_servers(ref)
+    if not found:
+        raise ValueError('unknown instance %r: no instance has this UUID or name (in any project)' % ref)
+    if len(found) > 1:
+        raise ValueError('instance name %r is ambiguous (%s): pass the UUID' % (
+            ref, ', '.join(s['id'] for s in found)))
+    return found[0]
+
+
+def run(module):
+    p = module.params
+    conn = connect(module)
+    nova = Nova(conn)
+    try:
+        services = nova.compute_services()
+    except NovaError as exc:
+        module.fail_json(msg='Cannot list nova-compute services (admin credentials needed): %s' % exc,
+                         failure=FailureClass.PERMISSION if exc.status in (401, 403) else FailureClass.UNREACHABLE)
+
+    # Everything that can be wrong with the input fails here, before any move starts.
+    try:
+        if p['plan'] is not None:
+            moves = moves_from_plan(p['plan'])
+        else:
+            server = _resolve_instance(nova, p['instance'])
+            moves = [Move(server['id'], server['host'], p['destination'], name=server['name'])]
+        check_hosts_known(moves, services)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
+    except NovaError as exc:
+        module.fail_json(msg='Cannot read the instance: %s' % exc, failure=FailureClass.UNREACHABLE)
+
+    log = ProgressLog(p['progress_log'])
+    executor = Executor(
+        nova, timeout=p['timeout'], abort_timeout=p['abort_timeout'], poll_interval=p['poll_interval'],
+        max_parallel=p['max_parallel'], max_per_host=p['max_per_host'], on_failure=p['on_failure'],
+        on_drift=p['on_drift'], check_mode=module.check_mode, check_room=p['check_room'],
+        progress=log.write)
+    if module.check_mode or not p['lock']:
+        lock = NoLock()
+    else:
+        lock = CloudLock(cloud_key_for(conn), lock_dir=p['lock_dir'], timeout=p['lock_timeout'],
+                         purpose='live_migrate of %d move(s)' % len(moves))
+    try:
+        with lock:
+            log.write('start: %d move(s)%s' % (len(moves), ' (check mode)' if module.check_mode else ''))
+            executor.run(moves)
+            totals = executor.totals(moves)
+            log.write('end: %s' % summary_message(totals, executor.stopped_by))
+    except LockBusy as exc:
+        log.close()
+        module.fail_json(msg=str(exc), holder=exc.holder, failure=FailureClass.INCONSISTENT, moves=[],
+                         totals={}, progress=[])
+    finally:
+        log.close()
+
+    result = dict(
+        changed=totals['moved'] > 0,
+        moves=[m.as_dict() for m in moves],
+        totals=totals,
+        progress=executor.progress,
+        stopped_by=executor.stopped_by,
+        lock=None if lock.path is None else {'path': lock.path, 'waited': round(lock.waited, 1)},
+        msg=summary_message(totals, executor.stopped_by),
+    )
+    if module._diff:
+        result['diff'] = diff_of(moves)
+    if totals['failed'] or totals['aborted']:
+        result['failure'] = FailureClass.INCONSISTENT
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def main():
+    argument_spec = openstack_argument_spec()
+    argument_spec.update(
+        instance=dict(type='str'),
+        destination=dict(type='str'),
+        plan=dict(type='dict'),
+        on_drift=dict(type='str', default='skip', choices=['skip', 'fail']),
+        on_failure=dict(type='str', default='stop', choices=['stop', 'continue']),
+        timeout=dict(type='int', default=600),
+        abort_timeout=dict(type='int', default=120),
+        poll_interval=dict(type='float', default=2.0),
+        max_parallel=dict(type='int', default=1),
+        max_per_host=dict(type='int', default=1),
+        check_room=dict(type='bool', default=True),
+        progress_log=dict(type='path'),
+        lock=dict(type='bool', default=True),
+        lock_timeout=dict(type='int', default=0),
+        lock_dir=dict(type='path'),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[('instance', 'plan'), ('destination', 'plan')],
+        required_one_of=[('instance', 'plan')],
+        supports_check_mode=True,
+    )
+    for opt in ('timeout', 'max_parallel', 'max_per_host'):
+        if module.params[opt] < 1:
+            module.fail_json(msg='%s must be at least 1 (got %s)' % (opt, module.params[opt]))
+    if module.params['poll_interval'] <= 0:
+        module.fail_json(msg='poll_interval must be positive')
+    try:
+        run(module)
+    except Exception as exc:  # report, never leave a traceback without context
+        module.fail_json(msg='live_migrate stopped unexpectedly: %s' % exc, exception=traceback.format_exc(),
+                         failure=FailureClass.INCONSISTENT)
+
+
+if __name__ == '__main__':
+    main()

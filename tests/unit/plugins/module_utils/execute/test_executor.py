@@ -1,0 +1,341 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""State machine of the executor: waves, limits, waits, aborts and result accounting."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
+    Executor, Move, check_hosts_known, diff_of, moves_from_plan, summary_message)
+from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import (
+    FakeClock, FakeNova)
+
+
+def make(**kwargs):
+    clock = FakeClock()
+    nova = FakeNova(clock, **{k: kwargs.pop(k) for k in ('duration', 'free') if k in kwargs})
+    kwargs.setdefault('poll_interval', 1.0)
+    kwargs.setdefault('timeout', 30)
+    kwargs.setdefault('abort_timeout', 10)
+    ex = Executor(nova, clock=clock, sleep=clock.sleep, **kwargs)
+    return clock, nova, ex
+
+
+def test_single_move_succeeds_and_is_verified():
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    moves = ex.run([Move('a', 'c1', 'c2')])
+    m = moves[0]
+    assert m.result == 'moved'
+    assert m.host_after == 'c2' and m.status_after == 'ACTIVE'
+    assert 3.0 <= m.seconds <= 5.0
+    assert nova.servers['a']['host'] == 'c2'
+    assert ex.totals(moves)['moved'] == 1
+    assert len(ex.progress) == 1 and 'moved' in ex.progress[0] and 'c1 -> c2' in ex.progress[0]
+
+
+def test_scheduler_picks_destination_when_none_given():
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    m = ex.run([Move('a', 'c1', None)])[0]
+    assert m.result == 'moved'
+    assert m.host_after not in (None, 'c1')
+    assert nova.calls[0] == ('live', 'a', None)
+
+
+def test_failed_migration_is_reported_with_state_and_stops_later_waves():
+    clock, nova, ex = make(on_failure='stop')
+    nova.add('a', 'c1', behaviour='fail')
+    nova.add('b', 'c3')
+    moves = ex.run([Move('a', 'c1', 'c2', wave=1), Move('b', 'c3', 'c4', wave=2)])
+    assert moves[0].result == 'failed'
+    assert 'ended failed' in moves[0].error and 'ACTIVE on c1 (unchanged)' in moves[0].error
+    assert moves[1].result == 'skipped' and 'on_failure=stop' in moves[1].error
+    assert ('live', 'b', 'c4') not in nova.calls
+    assert ex.stopped_by == 'vm-a'
+    # never retried
+    assert sum(1 for c in nova.calls if c[1] == 'a' and c[0] == 'live') == 1
+
+
+def test_on_failure_continue_runs_the_rest():
+    clock, nova, ex = make(on_failure='continue')
+    nova.add('a', 'c1', behaviour='fail')
+    nova.add('b', 'c3')
+    moves = ex.run([Move('a', 'c1', 'c2', wave=1), Move('b', 'c3', 'c4', wave=2)])
+    assert [m.result for m in moves] == ['failed', 'moved']
+    assert ex.totals(moves) == dict(ex.totals(moves), failed=1, moved=1, total=2)
+
+
+def test_stop_lets_in_flight_moves_finish_but_starts_no_new_one():
+    clock, nova, ex = make(on_failure='stop', max_parallel=2, max_per_host=2)
+    nova.add('a', 'c1', behaviour='fail')
+    nova.add('b', 'c3')
+    nova.add('c', 'c1')
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c3', 'c4'), Move('c', 'c1', 'c4')])
+    assert moves[0].result == 'failed'
+    assert moves[1].result == 'moved'  # was already in flight
+    assert moves[2].result == 'skipped' and 'not started' in moves[2].error
+
+
+def test_hanging_migration_is_aborted_at_timeout_and_confirmed_on_source():
+    clock, nova, ex = make(timeout=10)
+    nova.add('a', 'c1', behaviour='hang')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'aborted'
+    assert 'timed out after 10s' in m.error and 'ACTIVE on its source c1' in m.error
+    assert ('abort', 'a', m.migration_id) in nova.calls
+    assert nova.servers['a']['host'] == 'c1'
+    assert m.seconds < 10 + 10 + 3
+
+
+def test_abort_refused_is_reported_truthfully_without_waiting_forever():
+    clock, nova, ex = make(timeout=10)
+    nova.add('a', 'c1', behaviour='abort-refused')
+    nova.behaviour['a'] = 'abort-refused'
+    # make it hang too: abort-refused instances never complete in the fake
+    nova.duration = 10 ** 6
+    start = clock.now
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed'
+    assert 'refused to abort' in m.error and 'check it before any retry' in m.error
+    assert clock.now - start < 15
+
+
+def test_timeout_without_migration_record():
+    clock, nova, ex = make(timeout=5)
+    nova.add('a', 'c1', behaviour='no-record')
+    nova.duration = 10 ** 6
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed' and 'no migration record' in m.error
+
+
+@pytest.mark.parametrize('on_drift, expected', [('skip', 'skipped'), ('fail', 'failed')])
+def test_deleted_instance_is_drift(on_drift, expected):
+    clock, nova, ex = make(on_drift=on_drift)
+    m = ex.run([Move('gone', 'c1', 'c2')])[0]
+    assert m.result == expected
+    assert 'no longer exists' in m.error
+    assert nova.calls == []
+
+
+def test_instance_moved_since_planning_is_drift():
+    clock, nova, ex = make()
+    nova.add('a', 'c3')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'skipped' and 'is on c3, the move expects it on c1' in m.error
+
+
+def test_instance_already_on_destination_is_skipped_not_drift():
+    clock, nova, ex = make(on_drift='fail')
+    nova.add('a', 'c2')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'skipped' and m.error == 'already on c2'
+    assert ex.stopped_by is None
+
+
+def test_destination_disabled_is_drift_with_reason():
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    nova.services['c2']['status'] = 'disabled'
+    nova.services['c2']['disabled_reason'] = 'maintenance'
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'skipped' and 'destination c2 is disabled (maintenance)' in m.error
+    assert nova.calls == []
+
+
+def test_destination_down_and_source_down_are_drift():
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    nova.add('b', 'c3')
+    nova.services['c2']['state'] = 'down'
+    nova.services['c3']['forced_down'] = True
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c3', 'c4')])
+    assert 'destination c2 is down' in moves[0].error
+    assert 'source c3 is down' in moves[1].error and 'evacuate_host' in moves[1].error
+
+
+def test_shutoff_or_busy_instance_is_not_live_migrated():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', status='SHUTOFF')
+    nova.add('b', 'c1')
+    nova.servers['b']['task_state'] = 'rebooting'
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c2')])
+    assert 'instance is SHUTOFF' in moves[0].error
+    assert 'busy (task_state rebooting)' in moves[1].error
+
+
+def test_no_room_on_destination_is_drift():
+    clock, nova, ex = make(free={'c2': {'MEMORY_MB': 256}})
+    nova.add('a', 'c1', ram=512)
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'skipped'
+    assert 'no room' in m.error and 'MEMORY_MB needs 512, free 256' in m.error
+
+
+def test_room_shared_by_moves_in_flight_defers_instead_of_overbooking():
+    # Room for one instance; the second move to the same host waits for the first,
+    # then the live check (Placement now shows the first) says no room.
+    clock, nova, ex = make(free={'c2': {'MEMORY_MB': 600}}, max_parallel=2, max_per_host=2)
+    nova.add('a', 'c1', ram=512)
+    nova.add('b', 'c3', ram=512)
+    orig_live = nova.live_migrate
+
+    def live(uid, host=None):
+        orig_live(uid, host)
+        nova.free[host]['MEMORY_MB'] -= 512
+    nova.live_migrate = live
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c3', 'c2')])
+    assert moves[0].result == 'moved'
+    assert moves[1].result == 'skipped' and 'no room' in moves[1].error
+    assert nova.peak == 1
+
+
+def test_max_parallel_is_respected():
+    clock, nova, ex = make(max_parallel=2, max_per_host=4)
+    for i, src in enumerate(['c1', 'c1', 'c2', 'c2', 'c3']):
+        nova.add('i%d' % i, src)
+    moves = ex.run([Move('i%d' % i, src, 'c4') for i, src in enumerate(['c1', 'c1', 'c2', 'c2', 'c3'])])
+    assert all(m.result == 'moved' for m in moves)
+    assert nova.peak == 2
+
+
+def test_max_per_host_counts_incoming_and_outgoing():
+    clock, nova, ex = make(max_parallel=4, max_per_host=1)
+    nova.add('a', 'c1')
+    nova.add('b', 'c2')
+    nova.add('c', 'c3')
+    # a: c1->c2 and b: c2->c3 share c2; c: c3->c4 shares c3 with b
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c2', 'c3'), Move('c', 'c3', 'c4')])
+    assert all(m.result == 'moved' for m in moves)
+    assert max(nova.peak_per_host.values()) == 1
+    assert nova.peak == 2  # a and c together
+
+
+def test_waves_run_in_order():
+    clock, nova, ex = make(max_parallel=4, max_per_host=4)
+    nova.add('a', 'c1')
+    nova.add('b', 'c2')
+    ex.run([Move('b', 'c2', 'c3', wave=2), Move('a', 'c1', 'c4', wave=1)])
+    order = [c[1] for c in nova.calls if c[0] == 'live']
+    assert order == ['a', 'b']
+    assert nova.peak == 1
+
+
+def test_check_mode_changes_nothing():
+    clock, nova, ex = make(check_mode=True)
+    nova.add('a', 'c1')
+    nova.add('b', 'c1')
+    nova.services['c3']['status'] = 'disabled'
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c3')])
+    assert [m.result for m in moves] == ['would move', 'skipped']
+    assert nova.calls == []
+    assert nova.servers['a']['host'] == 'c1'
+    d = diff_of(moves)
+    assert d['before']['hosts']['vm-a (a)'] == 'c1' and d['after']['hosts']['vm-a (a)'] == 'c2'
+    assert d['after']['hosts']['vm-b (b)'] == 'c1'
+
+
+def test_refused_call_is_failed_and_instance_state_reported():
+    clock, nova, ex = make(on_failure='continue')
+    nova.add('a', 'c1', behaviour='refuse')
+    nova.add('b', 'c1', behaviour='refuse-error')
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c3')])
+    assert moves[0].result == 'failed' and 'No valid host' in moves[0].error
+    assert 'instance now ACTIVE on c1' in moves[0].error
+    assert moves[1].result == 'failed' and 'in ERROR and needs an operator' in moves[1].error
+
+
+def test_post_check_catches_wrong_host():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='wrong-host')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed'
+    assert 'reports completed but the instance is ACTIVE on c9' in m.error
+
+
+def test_instance_vanishing_mid_move_is_failed():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='vanish')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed' and 'disappeared' in m.error
+
+
+def test_cold_migration_is_confirmed():
+    clock, nova, ex = make()
+    nova.add('s', 'c1', status='SHUTOFF')
+    m = ex.run([Move('s', 'c1', None, kind='cold')])[0]
+    assert m.result == 'moved' and m.status_after == 'SHUTOFF' and m.host_after != 'c1'
+    assert ('confirm', 's', None) in nova.calls
+
+
+def test_evacuation_restarts_instances_that_were_running():
+    clock, nova, ex = make(max_parallel=2, max_per_host=2)
+    nova.services['c1']['state'] = 'down'
+    nova.services['c1']['forced_down'] = True
+    nova.add('a', 'c1')
+    nova.add('s', 'c1', status='SHUTOFF')
+    moves = ex.run([Move('a', 'c1', None, kind='evacuate'), Move('s', 'c1', None, kind='evacuate')])
+    assert [m.result for m in moves] == ['evacuated', 'evacuated']
+    assert moves[0].status_after == 'ACTIVE' and 'started again' in moves[0].note
+    assert moves[1].status_after == 'SHUTOFF'
+    assert ('start', 'a', None) in nova.calls and ('start', 's', None) not in nova.calls
+
+
+def test_evacuation_failure_is_reported():
+    clock, nova, ex = make()
+    nova.services['c1']['state'] = 'down'
+    nova.add('a', 'c1', behaviour='fail')
+    m = ex.run([Move('a', 'c1', None, kind='evacuate')])[0]
+    assert m.result == 'failed' and 'evacuation' in m.error and 'ended error' in m.error
+
+
+def test_progress_callback_errors_do_not_break_a_run():
+    lines = []
+
+    def cb(line):
+        lines.append(line)
+        raise IOError('disk full')
+    clock, nova, ex = make(progress=cb)
+    nova.add('a', 'c1')
+    assert ex.run([Move('a', 'c1', 'c2')])[0].result == 'moved'
+    assert len(lines) == 1
+
+
+def test_summary_message():
+    assert summary_message({'total': 3, 'moved': 2, 'failed': 1}, 'web-1') == \
+        '3 move(s): 2 moved, 1 failed; stopped after web-1 failed (on_failure=stop)'
+    assert summary_message({'total': 0}) == '0 move(s): nothing to do'
+
+
+def test_moves_from_plan_reads_the_plan_contract():
+    plan = {'version': 1, 'strategy': 'balance', 'snapshot_digest': 'sha256:00', 'moves': [
+        {'instance': 'u1', 'name': 'web-1', 'source': 'c1', 'destination': 'c3', 'wave': 2},
+        {'instance': 'u2', 'name': 'web-2', 'source': 'c2', 'destination': None, 'wave': 1}]}
+    moves = moves_from_plan(plan)
+    assert [(m.instance, m.source, m.destination, m.wave, m.name) for m in moves] == [
+        ('u1', 'c1', 'c3', 2, 'web-1'), ('u2', 'c2', None, 1, 'web-2')]
+
+
+@pytest.mark.parametrize('plan, words', [
+    ([], 'must be a dict'),
+    ({'version': 2, 'moves': []}, 'version 2'),
+    ({'version': 1}, 'no list "moves"'),
+    ({'moves': [{'source': 'c1'}]}, 'has no "instance"'),
+    ({'moves': [{'instance': 'u', 'destination': 'c1'}]}, 'no "source"'),
+    ({'moves': [{'instance': 'u', 'source': 'c1', 'wave': 0}]}, 'wave 0'),
+    ({'moves': [{'instance': 'u', 'source': 'c1'}, {'instance': 'u', 'source': 'c2'}]}, 'second time'),
+])
+def test_malformed_plans_are_refused_with_the_reason(plan, words):
+    with pytest.raises(ValueError) as err:
+        moves_from_plan(plan)
+    assert words in str(err.value)
+
+
+def test_unknown_hosts_are_named():
+    with pytest.raises(ValueError) as err:
+        check_hosts_known([Move('u', 'c1', 'nowhere')], {'c1': {}, 'c2': {}})
+    assert 'nowhere' in str(err.value) and 'known: c1, c2' in str(err.value)
+    check_hosts_known([Move('u', 'c1', None)], {'c1': {}})
