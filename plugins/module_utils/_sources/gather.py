@@ -1,0 +1,255 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One snapshot from Nova/Placement, Prometheus and libvirt, or an error: never a half-truth."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+import re
+import threading
+import time
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, LevellerError,
+)
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources import nova as nova_source
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
+
+METRICS = ('cpu', 'memory')
+
+
+def utc_iso(ts):
+    return datetime.datetime.utcfromtimestamp(int(ts)).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+class HttpCounter(object):
+    """Counts every HTTP request an openstacksdk connection sends (auth, discovery included)."""
+
+    def __init__(self, conn):
+        self.count = 0
+        self._lock = threading.Lock()
+        session = getattr(conn, 'session', None)
+        if session is None or not hasattr(session, 'request'):
+            self.count = None
+            return
+        original = session.request
+
+        def counted(*args, **kwargs):
+            with self._lock:
+                self.count += 1
+            return original(*args, **kwargs)
+
+        session.request = counted
+
+
+def window_of(promql):
+    """The range of the first range selector in a query ('5m'), for the record."""
+    m = re.search(r'\[(\d+[smhdwy])(?::[^\]]*)?\]', promql or '')
+    return m.group(1) if m else None
+
+
+def apply_host_loads(hosts, loads, source):
+    """Set load/load_source on hosts that have every metric; return the names without."""
+    missing = []
+    for h in hosts:
+        values = loads.get(h['name']) or {}
+        if h['load'] is None and all(values.get(m) is not None for m in METRICS):
+            h['load'] = dict((m, values[m]) for m in METRICS)
+            h['load_source'] = source
+        if h['load'] is None:
+            missing.append(h['name'])
+    return missing
+
+
+def apply_instance_loads(instances, loads):
+    """Merge per-instance loads ({uuid: {metric: value}}); null stays null."""
+    for inst in instances:
+        values = loads.get(inst['id']) or {}
+        known = dict((m, values.get(m)) for m in METRICS)
+        if all(v is None for v in known.values()):
+            continue
+        if inst['load'] is None:
+            inst['load'] = known
+        else:
+            for m in METRICS:
+                if inst['load'].get(m) is None:
+                    inst['load'][m] = known[m]
+
+
+def check_missing(hosts, why, allow_missing, label):
+    """Fail (before returning anything) when a host in scope has no load.
+
+    Hosts Nova reports down are exempt: a snapshot is most needed when a host has failed, and
+    a failed host has no metrics.
+    """
+    lacking = [h for h in hosts if h['load'] is None and h['up'] and not h['forced_down']]
+    if not lacking or allow_missing:
+        return
+    names = [h['name'] for h in lacking]
+    detail = '; '.join('%s: %s' % (h['name'], why.get(h['name'], 'no load from any source'))
+                       for h in lacking)
+    failure = FailureClass.CONFIGURATION if len(lacking) == len([h for h in hosts if h['up']]) \
+        else FailureClass.INCONSISTENT
+    raise LevellerError(
+        'no measured load for host%s %s in scope (%s). Check that the exporters of these hosts '
+        'report, and the host label mapping (prometheus_host_label=%r, prometheus_host_pattern, '
+        'prometheus_host_map); or set allow_missing_load=true to mark them with load null'
+        % ('s' if len(names) > 1 else '', ', '.join(names), detail, label), failure)
+
+
+def gather(conn, p, now=None, validate=None, prometheus_client=None):
+    """Build the snapshot from the module's parameters ``p`` (a dict).
+
+    Returns (snapshot dict, summary dict).  Raises LevellerError.
+    """
+    started = time.time()
+    now = now or started
+    sources = p.get('sources') or ['nova', 'prometheus']
+    if 'nova' not in sources:
+        raise LevellerError('sources must include nova: hosts and instances come from Nova and '
+                            'Placement; prometheus and libvirt only add measured load',
+                            FailureClass.CONFIGURATION)
+    http = HttpCounter(conn)
+    counter = nova_source.ApiCounter()
+    prom_client = prometheus_client
+    if 'prometheus' in sources and prom_client is None:
+        if not p.get('prometheus_url'):
+            raise LevellerError('sources includes prometheus but prometheus_url is not set (nor '
+                                'PROMETHEUS_QUERY_URL / LEVELLER_PROMETHEUS_URL)',
+                                FailureClass.CONFIGURATION)
+        if not prom.HAS_REQUESTS:
+            raise LevellerError('the prometheus source needs the python requests library',
+                                FailureClass.CONFIGURATION)
+        prom_client = prom.PrometheusClient(
+            p['prometheus_url'], timeout=p.get('prometheus_timeout') or 10,
+            validate_certs=p.get('prometheus_validate_certs', True), ca_cert=p.get('prometheus_ca_cert'),
+            token=p.get('prometheus_token'), username=p.get('prometheus_username'),
+            password=p.get('prometheus_password'))
+    label = p.get('prometheus_host_label') or prom.DEFAULT_HOST_LABEL
+    pattern = p.get('prometheus_host_pattern')
+    if pattern is None:
+        pattern = prom.DEFAULT_HOST_PATTERN
+    queries = {'cpu': p.get('query_cpu') or prom.DEFAULT_QUERY_CPU,
+               'memory': p.get('query_memory') or prom.DEFAULT_QUERY_MEMORY}
+    last_sample = p.get('query_last_sample')
+    if last_sample is None:
+        last_sample = 'max by (%s) (timestamp(node_memory_MemAvailable_bytes))' % label
+    fetched = inst_fetched = None
+    instance_queries = {}
+    if prom_client is not None:
+        # Prometheus first: an unreachable server or a wrong query fails before the Nova reads.
+        prom.compile_pattern(pattern)
+        fetched = prom.fetch(prom_client, queries, label,
+                             last_sample=last_sample if p.get('staleness') else None, now=now)
+        for metric in METRICS:
+            if p.get('query_instance_%s' % metric):
+                instance_queries[metric] = p['query_instance_%s' % metric]
+        if instance_queries:
+            inst_fetched = prom.fetch(prom_client, instance_queries,
+                                      p.get('prometheus_instance_label') or prom.DEFAULT_INSTANCE_LABEL,
+                                      now=now)
+    prom_done = time.time()
+
+    hosts, instances, source_info, counter = nova_source.collect(
+        conn, scope=p.get('scope'), history_hours=p.get('history_hours'),
+        page_size=p.get('page_size') or 1000, max_workers=p.get('placement_workers') or 8,
+        now=datetime.datetime.utcfromtimestamp(now), counter=counter)
+    nova_done = time.time()
+
+    why = {}
+    if prom_client is not None:
+        loads, why = prom.host_loads(fetched, hosts, label=label, pattern=pattern,
+                                     host_map=p.get('prometheus_host_map'),
+                                     staleness=p.get('staleness'), now=now)
+        apply_host_loads(hosts, loads, 'prometheus')
+        if inst_fetched:
+            apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances))
+        source_info['prometheus'] = {
+            'url': prom_client.base,
+            'queries': dict(queries, **dict(('instance_%s' % k, v) for k, v in instance_queries.items())),
+            'window': window_of(queries['cpu']),
+            'host_label': label,
+            'staleness': p.get('staleness'),
+        }
+
+    libvirt_hosts = 0
+    if 'libvirt' in sources:
+        from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as lv
+        if not lv.HAS_LIBVIRT:
+            raise LevellerError('the libvirt source needs libvirt-python', FailureClass.CONFIGURATION)
+        uris = p.get('libvirt_uris') or {}
+        names = set(h['name'] for h in hosts)
+        unknown = sorted(set(uris) - names)
+        wanted = dict((n, u) for n, u in uris.items() if n in names)
+        if not wanted:
+            raise LevellerError('sources includes libvirt but libvirt_uris names no host in scope '
+                                '(hosts in scope: %s; unknown: %s)' % (', '.join(sorted(names)),
+                                                                       ', '.join(unknown) or 'none'),
+                                FailureClass.CONFIGURATION)
+        measured = lv.read_hosts(wanted, interval=p.get('libvirt_sample_interval') or 5.0)
+        libvirt_hosts = len(measured)
+        host_loads = dict((n, {'cpu': m[0]['cpu'], 'memory': m[0]['memory']}) for n, m in measured.items())
+        apply_host_loads(hosts, host_loads, 'libvirt')
+        for h in hosts:
+            if h['name'] in measured and h['load_source'] == 'libvirt':
+                h['load'].update((k, v) for k, v in measured[h['name']][0].items()
+                                 if k.startswith('disk_'))
+                why.pop(h['name'], None)
+            elif h['load'] is None and h['name'] not in wanted:
+                why.setdefault(h['name'], 'no libvirt URI')
+        dom_loads = {}
+        for n, m in measured.items():
+            dom_loads.update(m[1])
+        apply_instance_loads(instances, dom_loads)
+        source_info['libvirt'] = {'uris': dict(sorted(wanted.items())),
+                                  'interval': p.get('libvirt_sample_interval') or 5.0}
+    check_missing(hosts, why, p.get('allow_missing_load'), label)
+
+    weights = {}
+    if p.get('weight_cpu') is not None:
+        weights['cpu'] = p['weight_cpu']
+    if p.get('weight_memory') is not None:
+        weights['memory'] = p['weight_memory']
+    if weights:
+        source_info['weights'] = weights
+
+    snapshot = {
+        'version': 1,
+        'taken_at': utc_iso(now),
+        'sources': source_info,
+        'hosts': hosts,
+        'instances': instances,
+    }
+    if validate is not None:
+        try:
+            validate(snapshot)
+        except ValueError as exc:
+            raise LevellerError('the snapshot built from the cloud breaks the snapshot contract: '
+                                '%s' % exc, FailureClass.INCONSISTENT)
+    counts = dict(counter.counts)
+    summary = {
+        'hosts': len(hosts),
+        'instances': len(instances),
+        'migratable_instances': sum(1 for i in instances if i['migratable']),
+        'hosts_with_load': sum(1 for h in hosts if h['load'] is not None),
+        'hosts_without_load': sorted(h['name'] for h in hosts if h['load'] is None),
+        'missing_load_reasons': dict((n, why[n]) for n in sorted(why)
+                                     if n in set(h['name'] for h in hosts if h['load'] is None)),
+        'api_calls': {
+            'nova': counts.get('nova', 0),
+            'placement': counts.get('placement', 0),
+            'placement_per_host': counts.get('placement_per_host', 0),
+            'total': counter.total(),
+            'http_requests': http.count,
+        },
+        'prometheus_queries': prom_client.queries if prom_client is not None else 0,
+        'libvirt_hosts': libvirt_hosts,
+        'seconds': {
+            'prometheus': round(prom_done - started, 3),
+            'nova_placement': round(nova_done - prom_done, 3),
+            'total': round(time.time() - started, 3),
+        },
+    }
+    return snapshot, summary

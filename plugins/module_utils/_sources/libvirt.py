@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Measured load from libvirt, for clouds without Prometheus and for plain KVM hosts.
+
+Each host is read through its own libvirt URI (read-only connection).  CPU is a rate: two
+samples of cumulative counters ``interval`` seconds apart; all hosts are sampled in parallel, so
+a snapshot takes about one interval whatever the number of hosts.  Domains are matched to Nova
+instances by UUID (libvirt's domain UUID is the Nova instance UUID).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+import traceback
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover
+    ThreadPoolExecutor = None
+
+try:
+    import libvirt
+    HAS_LIBVIRT = True
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError:
+    libvirt = None
+    HAS_LIBVIRT = False
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, LevellerError,
+)
+
+VIR_DOMAIN_RUNNING = 1
+
+
+def _ratio(value):
+    if value is None:
+        return None
+    return round(min(1.0, max(0.0, value)), 6)
+
+
+def host_cpu_from_counters(before, after):
+    """Busy share of the host's CPUs between two ``getCPUStats(ALL_CPUS)`` samples.
+
+    Returns None when the counters did not move (a driver that reports constants).
+    """
+    keys = set(before) & set(after)
+    total = sum(after[k] - before[k] for k in keys)
+    if total <= 0 or 'idle' not in keys:
+        return None
+    idle = (after['idle'] - before['idle']) + (after.get('iowait', 0) - before.get('iowait', 0))
+    return _ratio(1.0 - float(idle) / total)
+
+
+def host_memory_from_stats(stats, total_kib=None, free_bytes=None):
+    """Used share of host memory: from ``getMemoryStats`` (KiB) when the driver has it,
+    else from the node's total (KiB) and ``getFreeMemory`` (bytes)."""
+    if stats and stats.get('total'):
+        avail = stats.get('free', 0) + stats.get('buffers', 0) + stats.get('cached', 0)
+        return _ratio(1.0 - float(avail) / stats['total'])
+    if total_kib and free_bytes is not None:
+        return _ratio(1.0 - (free_bytes / 1024.0) / total_kib)
+    return None
+
+
+def domain_cpu(before, after, seconds, vcpus):
+    """Share of a domain's own vCPUs used: delta cpu time (ns) / (seconds * vcpus)."""
+    if seconds <= 0 or not vcpus or before is None or after is None:
+        return None
+    return _ratio((after - before) / (seconds * 1e9 * vcpus))
+
+
+def domain_memory(stats):
+    """Share of a domain's own memory used: guest view (balloon 'unused'/'available') when the
+    guest reports it, else resident set over the balloon size."""
+    stats = stats or {}
+    if stats.get('available') and 'unused' in stats:
+        return _ratio(1.0 - float(stats['unused']) / stats['available'])
+    if stats.get('actual') and 'rss' in stats:
+        return _ratio(float(stats['rss']) / stats['actual'])
+    return None
+
+
+def _disk_devices(dom):
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.fromstring(dom.XMLDesc(0))
+    except Exception:
+        return []
+    return [t.get('dev') for t in root.findall('./devices/disk/target') if t.get('dev')]
+
+
+def _sample_host(conn):
+    """One sample of the host and its running domains' cumulative counters."""
+    sample = {'at': time.time(), 'domains': {}}
+    try:
+        sample['cpu'] = conn.getCPUStats(-1, 0)
+    except libvirt.libvirtError:
+        sample['cpu'] = None
+    for dom in conn.listAllDomains(0):
+        state, _max_kib, mem_kib, vcpus, cpu_time = dom.info()
+        if state != VIR_DOMAIN_RUNNING:
+            continue
+        rd = wr = 0
+        for dev in _disk_devices(dom):
+            try:
+                stats = dom.blockStats(dev)
+                rd += stats[1]
+                wr += stats[3]
+            except libvirt.libvirtError:
+                pass
+        try:
+            mstats = dom.memoryStats()
+        except libvirt.libvirtError:
+            mstats = {}
+        sample['domains'][dom.UUIDString()] = {
+            'name': dom.name(), 'vcpus': vcpus, 'memory_kib': mem_kib, 'cpu_time': cpu_time,
+            'rd_bytes': rd, 'wr_bytes': wr, 'memory_stats': mstats,
+        }
+    return sample
+
+
+def _rate(a, b, seconds):
+    if seconds <= 0 or a is None or b is None:
+        return None
+    return round(max(0.0, (b - a) / seconds), 3)
+
+
+def measure(first, second, cpus, total_kib, mem_stats, free_bytes):
+    """Host and domain loads from two samples (pure; the unit tests feed it by hand)."""
+    seconds = second['at'] - first['at']
+    domains = {}
+    dom_cpu_ns = 0.0
+    for uuid, d2 in second['domains'].items():
+        d1 = first['domains'].get(uuid)
+        if d1 is None:
+            continue  # started between the samples: no rate yet
+        dom_cpu_ns += max(0, d2['cpu_time'] - d1['cpu_time'])
+        domains[uuid] = {
+            'name': d2['name'],
+            'cpu': domain_cpu(d1['cpu_time'], d2['cpu_time'], seconds, d2['vcpus']),
+            'memory': domain_memory(d2['memory_stats']),
+            'disk_read_bytes_per_s': _rate(d1['rd_bytes'], d2['rd_bytes'], seconds),
+            'disk_write_bytes_per_s': _rate(d1['wr_bytes'], d2['wr_bytes'], seconds),
+        }
+    cpu = None
+    cpu_from = 'node counters'
+    if first.get('cpu') and second.get('cpu'):
+        cpu = host_cpu_from_counters(first['cpu'], second['cpu'])
+    if cpu is None and cpus and seconds > 0:
+        # Drivers without moving node counters: the domains' own CPU time is a lower bound.
+        cpu = _ratio(dom_cpu_ns / (seconds * 1e9 * cpus))
+        cpu_from = 'domain cpu time'
+    host = {
+        'cpu': cpu,
+        'memory': host_memory_from_stats(mem_stats, total_kib, free_bytes),
+        'disk_read_bytes_per_s': round(sum(d['disk_read_bytes_per_s'] or 0 for d in domains.values()), 3),
+        'disk_write_bytes_per_s': round(sum(d['disk_write_bytes_per_s'] or 0 for d in domains.values()), 3),
+        'cpu_from': cpu_from,
+    }
+    return host, domains
+
+
+def read_host(name, uri, interval):
+    """Connect read-only, take two samples ``interval`` s apart; return (host, domains, info)."""
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError as exc:
+        raise LevellerError('libvirt of host %s at %s is unreachable: %s' % (name, uri, exc),
+                            FailureClass.UNREACHABLE)
+    if conn is None:
+        raise LevellerError('libvirt of host %s at %s is unreachable' % (name, uri),
+                            FailureClass.UNREACHABLE)
+    try:
+        info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
+        first = _sample_host(conn)
+        time.sleep(interval)
+        second = _sample_host(conn)
+        try:
+            mem_stats = conn.getMemoryStats(-1, 0)
+        except libvirt.libvirtError:
+            mem_stats = None
+        try:
+            free = conn.getFreeMemory()
+        except libvirt.libvirtError:
+            free = None
+        host, domains = measure(first, second, info[2], info[1] * 1024, mem_stats, free)
+        node = {'cpus': info[2], 'memory_mb': info[1], 'hostname': conn.getHostname()}
+        return host, domains, node
+    except libvirt.libvirtError as exc:
+        raise LevellerError('libvirt of host %s at %s failed: %s' % (name, uri, exc),
+                            FailureClass.UNREACHABLE)
+    finally:
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
+def read_hosts(uris, interval=5.0, max_workers=16):
+    """Measure every host of ``uris`` ({host name: libvirt URI}) in parallel.
+
+    Returns {host name: (host load, {uuid: domain load}, node info)}.
+    """
+    if not uris:
+        return {}
+    items = sorted(uris.items())
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        results = list(pool.map(lambda item: (item[0], read_host(item[0], item[1], interval)), items))
+    return dict(results)

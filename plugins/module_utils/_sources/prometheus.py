@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Measured load from Prometheus: one instant query per metric for all hosts (or instances).
+
+The queries must return a ratio 0..1 per series.  Series are joined to hypervisors through a
+label (``instance`` by default), a regular expression with one group that extracts the host name
+from it (by default it strips ``:port`` and the domain), and an explicit map that wins over both.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+import traceback
+
+try:
+    import requests
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, LevellerError,
+)
+
+DEFAULT_QUERY_CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))'
+DEFAULT_QUERY_MEMORY = '1 - (node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)'
+DEFAULT_QUERY_LAST_SAMPLE = 'max by (instance) (timestamp(node_memory_MemAvailable_bytes))'
+DEFAULT_HOST_LABEL = 'instance'
+# "compute1.example.org:9100" -> "compute1"; "[fd00::1]:9100" -> "[fd00::1]" (then use the map).
+DEFAULT_HOST_PATTERN = r'^(\[[^\]]+\]|[^.:]+)'
+DEFAULT_INSTANCE_LABEL = 'resource'
+# Tolerance for float noise at the edges of 0..1 (rate() can give 1.0000000002).
+EPSILON = 0.02
+
+
+def api_base(url):
+    """The Prometheus base URL from what operators give: base, route prefix or full query URL.
+
+    ``http://p:9090``, ``http://p/prometheus/`` and seed 000's ``http://p:9090/api/v1/query``
+    all work.
+    """
+    url = (url or '').strip()
+    if not re.match(r'^https?://', url):
+        raise LevellerError('prometheus_url %r is not an http(s) URL' % url, FailureClass.CONFIGURATION)
+    url = url.rstrip('/')
+    for tail in ('/api/v1/query', '/api/v1'):
+        if url.endswith(tail):
+            url = url[:-len(tail)]
+            break
+    return url
+
+
+class PrometheusClient(object):
+    """Instant queries over the HTTP API, counted."""
+
+    def __init__(self, url, timeout=10, validate_certs=True, ca_cert=None, token=None,
+                 username=None, password=None, session=None):
+        self.base = api_base(url)
+        self.timeout = timeout
+        self.verify = ca_cert if (validate_certs and ca_cert) else bool(validate_certs)
+        self.headers = {'Accept': 'application/json'}
+        if token:
+            self.headers['Authorization'] = 'Bearer %s' % token
+        self.auth = (username, password) if username else None
+        self.session = session or requests.Session()
+        self.queries = 0
+
+    def query(self, name, promql, at=None):
+        """Run one instant query; return the list of result series (vector) or raise."""
+        self.queries += 1
+        params = {'query': promql}
+        if at is not None:
+            params['time'] = '%.3f' % at
+        url = self.base + '/api/v1/query'
+        try:
+            resp = self.session.post(url, data=params, headers=self.headers, auth=self.auth,
+                                     timeout=self.timeout, verify=self.verify)
+        except requests.exceptions.SSLError as exc:
+            raise LevellerError('Prometheus at %s: TLS verification failed (%s); set ca_cert or '
+                                'prometheus_validate_certs' % (self.base, exc), FailureClass.CONFIGURATION)
+        except requests.exceptions.RequestException as exc:
+            raise LevellerError('Prometheus at %s is unreachable: %s' % (self.base, exc),
+                                FailureClass.UNREACHABLE)
+        return parse_response(name, promql, resp.status_code, resp.text, self.base)
+
+
+def parse_response(name, promql, status_code, text, base='Prometheus'):
+    """Check a query answer and return its result list (vector)."""
+    if status_code in (401, 403):
+        raise LevellerError('Prometheus at %s refused the %s query (HTTP %s): check '
+                            'prometheus_token / prometheus_username / prometheus_password'
+                            % (base, name, status_code), FailureClass.PERMISSION)
+    try:
+        import json
+        body = json.loads(text)
+    except ValueError:
+        if status_code == 404:
+            raise LevellerError('%s does not answer /api/v1/query (HTTP 404): is prometheus_url the '
+                                'Prometheus base URL (with its route prefix, if any)?' % base,
+                                FailureClass.CONFIGURATION)
+        raise LevellerError('Prometheus at %s answered the %s query with HTTP %s and no JSON: %s'
+                            % (base, name, status_code, (text or '')[:200]),
+                            FailureClass.UNREACHABLE if status_code >= 500 else FailureClass.CONFIGURATION)
+    if body.get('status') != 'success':
+        kind = body.get('errorType') or 'error'
+        failure = FailureClass.CONFIGURATION
+        if kind in ('timeout', 'canceled', 'internal', 'unavailable') or status_code >= 500 and kind != 'bad_data':
+            failure = FailureClass.UNREACHABLE
+        raise LevellerError('Prometheus rejected the %s query %r: %s: %s' % (
+            name, promql, kind, body.get('error')), failure)
+    data = body.get('data') or {}
+    if data.get('resultType') != 'vector':
+        raise LevellerError('the %s query %r returns a %s, not an instant vector: write it so that '
+                            'it returns one number per host (or instance)'
+                            % (name, promql, data.get('resultType')), FailureClass.CONFIGURATION)
+    return data.get('result') or []
+
+
+def samples(name, promql, result, label, ratio=True):
+    """Turn series into (label value, value, labels) triples and check their units.
+
+    Series without the label are an error (the query aggregated it away); NaN samples are
+    skipped (no data, e.g. 0/0); with ``ratio`` values outside 0..1 are an error (units).
+    """
+    out = []
+    for series in result:
+        labels = series.get('metric') or {}
+        if label not in labels:
+            raise LevellerError(
+                'the %s query %r returns series without the label %r (labels: %s): keep the label '
+                'in the query (for example "avg by (%s) (...)") or set the label option'
+                % (name, promql, label, ', '.join(sorted(labels)) or 'none', label),
+                FailureClass.CONFIGURATION)
+        raw = (series.get('value') or (None, None))[1]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise LevellerError('the %s query %r returned %r for %s, not a number'
+                                % (name, promql, raw, labels.get(label)), FailureClass.CONFIGURATION)
+        if value != value:  # NaN, e.g. 0/0 on an idle counter
+            continue
+        if ratio:
+            if value < -EPSILON or value > 1 + EPSILON:
+                raise LevellerError(
+                    'the %s query %r returned %s for %s=%s, outside 0..1: the query must return a '
+                    'ratio (divide percentages by 100, bytes by the total)'
+                    % (name, promql, raw, label, labels.get(label)), FailureClass.CONFIGURATION)
+            value = min(1.0, max(0.0, value))
+        out.append((labels.get(label), value, labels))
+    return out
+
+
+def host_key(value, pattern, host_map):
+    """The hypervisor name a label value stands for."""
+    if host_map and value in host_map:
+        return host_map[value]
+    if pattern:
+        m = re.search(pattern, value)
+        if not m:
+            return None
+        return m.group(1) if m.groups() else m.group(0)
+    return value
+
+
+def compile_pattern(pattern):
+    if not pattern:
+        return None
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise LevellerError('prometheus_host_pattern %r is not a valid regular expression: %s'
+                            % (pattern, exc), FailureClass.CONFIGURATION)
+    if rx.groups > 1:
+        raise LevellerError('prometheus_host_pattern %r must have at most one group'
+                            % pattern, FailureClass.CONFIGURATION)
+    return rx
+
+
+def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
+    """Map (label value, value) pairs to host names; exact match on the name or node name.
+
+    Returns {host name: value}.  Two series for the same host are an error: the query or the
+    mapping is ambiguous (e.g. two jobs scrape the same host).
+    """
+    rx = compile_pattern(pattern)
+    names = {}
+    for h in hosts:
+        names[h['name']] = h['name']
+        if h.get('hypervisor_hostname'):
+            names.setdefault(h['hypervisor_hostname'], h['name'])
+    out = {}
+    origin = {}
+    for value_label, value, _labels in pairs:
+        key = host_key(value_label, rx, host_map)
+        host = names.get(key) if key is not None else None
+        if host is None and value_label in names:
+            host = names[value_label]
+        if host is None:
+            continue  # a series for a host out of scope or not a hypervisor
+        if host in out:
+            raise LevellerError(
+                'the %s query %r returns two series for host %s (%s=%s and %s=%s): aggregate it '
+                '"by (%s)", narrow it (for example job="node") or set prometheus_host_map'
+                % (name, promql, host, label, origin[host], label, value_label, label),
+                FailureClass.CONFIGURATION)
+        out[host] = value
+        origin[host] = value_label
+    return out
+
+
+def fetch(client, queries, label, last_sample=None, now=None):
+    """Run each query once (for all hosts or instances), evaluated at the same time ``now``.
+
+    Returns {metric: (promql, [(label value, value, labels)])}; the last-sample query, when
+    given, is stored under ``_last_sample`` (its values are Unix times, not ratios).
+    """
+    fetched = {}
+    for metric in sorted(queries):
+        promql = queries[metric]
+        fetched[metric] = (promql, samples(metric, promql, client.query(metric, promql, at=now), label))
+    if last_sample:
+        fetched['_last_sample'] = (last_sample, samples(
+            'last sample', last_sample, client.query('last sample', last_sample, at=now), label,
+            ratio=False))
+    return fetched
+
+
+def host_loads(fetched, hosts, label=DEFAULT_HOST_LABEL, pattern=DEFAULT_HOST_PATTERN,
+               host_map=None, staleness=None, now=None):
+    """Join fetched series to hosts.
+
+    With ``staleness`` (seconds) and a ``_last_sample`` series (per host, the Unix time of its
+    newest raw sample), hosts whose data is older count as without load.
+    Returns ({host: {metric: value}}, {host: reason why its load is missing}).
+    """
+    loads = dict((h['name'], {}) for h in hosts)
+    why = {}
+    for metric in sorted(m for m in fetched if not m.startswith('_')):
+        promql, pairs = fetched[metric]
+        joined = join_to_hosts(metric, promql, pairs, hosts, label, pattern, host_map)
+        for name in loads:
+            if name in joined:
+                loads[name][metric] = joined[name]
+            else:
+                why.setdefault(name, 'no %s series' % metric)
+    if staleness and '_last_sample' in fetched:
+        promql, pairs = fetched['_last_sample']
+        last = join_to_hosts('last sample', promql, pairs, hosts, label, pattern, host_map)
+        for name in loads:
+            if name in why:
+                continue
+            if name not in last:
+                why[name] = 'no series for the last-sample query'
+            elif now is not None and now - last[name] > staleness:
+                why[name] = 'newest sample is %d s old (staleness %d s)' % (now - last[name], staleness)
+    for name in why:
+        loads[name] = {}
+    return loads, why
+
+
+def instance_loads(fetched, instances):
+    """Per-instance loads from fetched series labelled with the instance UUID: {uuid: {metric: value}}."""
+    wanted = set(i['id'] for i in instances)
+    loads = {}
+    for metric in sorted(fetched):
+        promql, pairs = fetched[metric]
+        for uuid, value, _labels in pairs:
+            if uuid in wanted:
+                if metric in loads.get(uuid, {}):
+                    raise LevellerError('the instance %s query %r returns two series for instance %s: '
+                                        'aggregate it by the instance label' % (metric, promql, uuid),
+                                        FailureClass.CONFIGURATION)
+                loads.setdefault(uuid, {})[metric] = value
+    return loads

@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: hypervisor_load_info
+short_description: Snapshot of hypervisor capacity, allocations, measured load and instances
+version_added: 0.1.0
+description:
+  - Reads Nova, Placement and (optionally) Prometheus and libvirt, and returns one consistent
+    snapshot (version 1, see the collection's design) of the compute hosts in scope and the
+    instances on them, ready for M(cloudops.leveller.level_plan).
+  - Nova is read with list calls only, each once and paged (compute services, hypervisors,
+    aggregates, all projects' servers, server groups, migrations). Placement has no bulk read of
+    inventories and usages, so it is read with two calls per host in scope, in a bounded thread
+    pool. The calls are counted in RV(summary.api_calls).
+  - Prometheus is asked one instant query per metric for all hosts, never one per host.
+  - The module fails before returning anything when a source is unreachable, a query is wrong,
+    permissions are missing, the sources disagree, or (unless O(allow_missing_load)) a host in
+    scope that Nova reports up has no measured load. The RV(failure) field names the class.
+  - Instances are C(migratable) when they are ACTIVE with no task, on a host that is up, not
+    locked, and not pinned by metadata C(leveller:pin) (V(true), V(yes), V(1)) or the tag
+    C(leveller-pin); otherwise C(not_migratable_reason) says why.
+author:
+  - cloudops.leveller contributors
+options:
+  sources:
+    description:
+      - Where the snapshot comes from. V(nova) (Nova and Placement) is always needed; V(prometheus)
+        and V(libvirt) add measured load.
+      - When both V(prometheus) and V(libvirt) are given, Prometheus wins and libvirt fills the hosts
+        Prometheus has no load for.
+    type: list
+    elements: str
+    choices: [nova, prometheus, libvirt]
+    default: [nova, prometheus]
+  scope:
+    description:
+      - Which compute hosts to include. A host is in scope when it matches every given filter
+        (and any entry of each list). Instances on hosts out of scope are left out.
+    type: dict
+    default: {}
+    suboptions:
+      availability_zones:
+        description:
+          - Availability zones to include.
+          - Falls back to the environment variable E(OS_LIMIT_TO_AZ) (seed 000), a comma-separated list.
+        type: list
+        elements: str
+      aggregates:
+        description:
+          - Host aggregates to include (by name).
+        type: list
+        elements: str
+      hosts:
+        description:
+          - Hosts to include, by Nova compute service host or hypervisor host name. Unknown names are
+            an error.
+        type: list
+        elements: str
+  allow_missing_load:
+    description:
+      - When V(false), a host in scope that Nova reports up but for which no source has a load
+        makes the module fail, naming the hosts.
+      - When V(true), such hosts are returned with C(load=null) and C(load_source=none).
+      - Hosts Nova reports down never make the module fail for lack of load.
+    type: bool
+    default: false
+  history_hours:
+    description:
+      - How far back to read Nova's migrations list for each instance's C(last_moved_at).
+      - V(0) reads the whole list.
+    type: int
+    default: 168
+  page_size:
+    description:
+      - Page size of Nova's list calls (Nova caps it at its C(max_limit), 1000 by default).
+    type: int
+    default: 1000
+  placement_workers:
+    description:
+      - Number of Placement reads in flight at once.
+    type: int
+    default: 8
+  libvirt_uris:
+    description:
+      - For the V(libvirt) source, the libvirt URI of each host, keyed by Nova host name, for
+        example V(qemu+ssh://nova@compute1/system) or V(qemu+tls://compute1/system).
+      - Connections are read-only.
+    type: dict
+  libvirt_sample_interval:
+    description:
+      - Seconds between the two samples of libvirt's cumulative counters; CPU and disk rates are
+        averaged over this interval. All hosts are sampled in parallel.
+    type: float
+    default: 5.0
+  weight_cpu:
+    description:
+      - Weight of CPU in a combined score, passed on to the planner as C(sources.weights.cpu).
+        Nothing in this module uses it.
+      - Falls back to the environment variable E(PROMETHEUS_METRIC_WEIGHT_CPU) (seed 000).
+    type: float
+  weight_memory:
+    description:
+      - Weight of memory in a combined score, passed on as C(sources.weights.memory).
+      - Falls back to the environment variable E(PROMETHEUS_METRIC_WEIGHT_MEM) (seed 000).
+    type: float
+  dest:
+    description:
+      - Also write the snapshot as JSON to this file (mode 0600, replaced atomically), for
+        M(cloudops.leveller.level_plan)'s O(cloudops.leveller.level_plan#module:snapshot_file),
+        what-if runs and bug reports.
+      - The file is written in check mode too, since writing it changes nothing on the cloud;
+        C(changed) is always V(false).
+    type: path
+extends_documentation_fragment:
+  - cloudops.leveller.openstack
+  - cloudops.leveller.prometheus
+  - cloudops.leveller.attributes
+  - cloudops.leveller.attributes.INFO_MODULE
+  - cloudops.leveller.attributes.ACTION_GROUP
+requirements:
+  - requests (for the V(prometheus) source)
+  - libvirt-python (for the V(libvirt) source)
+notes:
+  - Needs an admin role (or a policy granting the same reads) on the cloud. A member of a
+    project gets RV(failure=permission).
+  - 'Seed 000 (openstack_load_leveller) compatibility: E(PROMETHEUS_QUERY_URL) sets O(prometheus_url),
+    E(PROMETHEUS_CPU_USED) O(query_cpu), E(PROMETHEUS_MEM_USED) O(query_memory),
+    E(PROMETHEUS_METRIC_WEIGHT_CPU) O(weight_cpu), E(PROMETHEUS_METRIC_WEIGHT_MEM) O(weight_memory),
+    E(OS_LIMIT_TO_AZ) O(scope.availability_zones). Seed 000 joined series on a C(host) label: set
+    O(prometheus_host_label=host) when your queries carry it.'
+seealso:
+  - module: cloudops.leveller.level_plan
+'''
+
+EXAMPLES = r'''
+- name: Snapshot of every compute host, load from node-exporter through Prometheus
+  cloudops.leveller.hypervisor_load_info:
+    cloud: production
+    prometheus_url: http://prometheus.example.org:9090
+  register: load
+
+- name: Only AZ "az1", series labelled with the FQDN, one host named differently
+  cloudops.leveller.hypervisor_load_info:
+    cloud: production
+    scope:
+      availability_zones: [az1]
+    prometheus_url: https://monitor.example.org/prometheus
+    prometheus_token: "{{ vault_prometheus_token }}"
+    prometheus_host_label: fqdn
+    prometheus_host_map:
+      cmp-old-07.example.org: compute07
+    dest: /var/lib/leveller/snapshot.json
+
+- name: Plain Prometheus recording rules that already give ratios per hypervisor
+  cloudops.leveller.hypervisor_load_info:
+    prometheus_url: http://prometheus:9090
+    query_cpu: leveller:host_cpu_busy:ratio5m
+    query_memory: leveller:host_memory_used:ratio
+    prometheus_host_label: hypervisor
+    prometheus_host_pattern: ''
+
+- name: Without Prometheus, sampling libvirt on each host for 10 seconds
+  cloudops.leveller.hypervisor_load_info:
+    sources: [nova, libvirt]
+    libvirt_uris:
+      compute1: qemu+ssh://nova@compute1/system
+      compute2: qemu+ssh://nova@compute2/system
+    libvirt_sample_interval: 10
+
+- name: Plan on it
+  cloudops.leveller.level_plan:
+    snapshot: "{{ load.snapshot }}"
+    strategy: balance
+'''
+
+RETURN = r'''
+snapshot:
+  description:
+    - The snapshot (version 1). See the collection's design for every field.
+  returned: success
+  type: dict
+  contains:
+    version:
+      description: Snapshot schema version.
+      type: int
+      sample: 1
+    taken_at:
+      description: When the snapshot was taken (UTC, ISO-8601); Prometheus queries are evaluated at this time.
+      type: str
+      sample: '2026-11-22T22:00:00Z'
+    sources:
+      description: Where the data came from (URLs, microversions, queries, weights).
+      type: dict
+    hosts:
+      description:
+        - Compute hosts in scope, sorted by name, with C(capacity), C(allocation_ratio), C(reserved),
+          C(used) (Placement), C(load) (measured, 0..1 of the physical host, or null) and C(load_source).
+      type: list
+      elements: dict
+    instances:
+      description:
+        - Instances on hosts in scope, with flavor, measured C(load) (0..1 of their own flavor, or
+          null), server groups, C(migratable), C(not_migratable_reason) and C(last_moved_at).
+      type: list
+      elements: dict
+summary:
+  description: Short figures about the snapshot and what it cost.
+  returned: success
+  type: dict
+  contains:
+    hosts:
+      description: Number of hosts in the snapshot.
+      type: int
+    instances:
+      description: Number of instances in the snapshot.
+      type: int
+    migratable_instances:
+      description: Number of instances with C(migratable=true).
+      type: int
+    hosts_with_load:
+      description: Number of hosts with a measured load.
+      type: int
+    hosts_without_load:
+      description: Hosts with C(load=null).
+      type: list
+      elements: str
+    missing_load_reasons:
+      description: Why each host in RV(summary.hosts_without_load) has no load.
+      type: dict
+    api_calls:
+      description:
+        - OpenStack API calls made by the snapshot. C(nova) and C(placement) grow with pages, not
+          with hosts or instances; C(placement_per_host) is two per host in scope. C(http_requests)
+          counts every HTTP request of the connection (including version discovery).
+      type: dict
+      sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}
+    prometheus_queries:
+      description: Number of PromQL queries (one per metric, plus one for O(staleness)).
+      type: int
+      sample: 3
+    libvirt_hosts:
+      description: Number of hosts measured through libvirt.
+      type: int
+    seconds:
+      description: Time spent per source and in total.
+      type: dict
+dest:
+  description: The file the snapshot was written to.
+  returned: when O(dest) is set
+  type: str
+failure:
+  description:
+    - On failure, its class. V(configuration) (fix the options or the queries), V(unreachable)
+      (a service does not answer), V(permission) (the credentials lack rights), V(inconsistent)
+      (the sources disagree, or hosts lack load).
+  returned: failure
+  type: str
+  sample: configuration
+'''
+
+import json
+import os
+import tempfile
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, LevellerError, connect, openstack_argument_spec,
+)
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources import gather as gather_mod
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
+
+try:
+    from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import validate as validate_snapshot
+except ImportError:  # the snapshot contract module needs Python 3.7+ (dataclasses)
+    validate_snapshot = None
+
+
+def argument_spec():
+    spec = openstack_argument_spec()
+    spec.update(
+        sources=dict(type='list', elements='str', choices=['nova', 'prometheus', 'libvirt'],
+                     default=['nova', 'prometheus']),
+        scope=dict(type='dict', default={}, apply_defaults=True, options=dict(
+            availability_zones=dict(type='list', elements='str',
+                                    fallback=(env_fallback, ['OS_LIMIT_TO_AZ'])),
+            aggregates=dict(type='list', elements='str'),
+            hosts=dict(type='list', elements='str'),
+        )),
+        allow_missing_load=dict(type='bool', default=False),
+        history_hours=dict(type='int', default=168),
+        page_size=dict(type='int', default=1000),
+        placement_workers=dict(type='int', default=8),
+        libvirt_uris=dict(type='dict'),
+        libvirt_sample_interval=dict(type='float', default=5.0),
+        weight_cpu=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_CPU'])),
+        weight_memory=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_MEM'])),
+        dest=dict(type='path'),
+        prometheus_url=dict(type='str', fallback=(env_fallback, ['LEVELLER_PROMETHEUS_URL',
+                                                                 'PROMETHEUS_QUERY_URL'])),
+        query_cpu=dict(type='str', default=prom.DEFAULT_QUERY_CPU,
+                       fallback=(env_fallback, ['PROMETHEUS_CPU_USED'])),
+        query_memory=dict(type='str', default=prom.DEFAULT_QUERY_MEMORY,
+                          fallback=(env_fallback, ['PROMETHEUS_MEM_USED'])),
+        query_last_sample=dict(type='str'),
+        staleness=dict(type='int', default=180),
+        prometheus_host_label=dict(type='str', default=prom.DEFAULT_HOST_LABEL),
+        prometheus_host_pattern=dict(type='str', default=prom.DEFAULT_HOST_PATTERN),
+        prometheus_host_map=dict(type='dict'),
+        query_instance_cpu=dict(type='str'),
+        query_instance_memory=dict(type='str'),
+        prometheus_instance_label=dict(type='str', default=prom.DEFAULT_INSTANCE_LABEL),
+        prometheus_timeout=dict(type='int', default=10),
+        prometheus_validate_certs=dict(type='bool', default=True),
+        prometheus_ca_cert=dict(type='path'),
+        prometheus_token=dict(type='str', no_log=True),
+        prometheus_username=dict(type='str'),
+        prometheus_password=dict(type='str', no_log=True),
+    )
+    return spec
+
+
+def write_dest(module, path, snapshot):
+    """Write the snapshot atomically, readable by the owner only."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.snapshot-', suffix='.json', dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(snapshot, handle, indent=1, sort_keys=True)
+            handle.write('\n')
+        os.chmod(tmp, 0o600)
+        module.atomic_move(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_by=dict(prometheus_password=['prometheus_username']),
+                           mutually_exclusive=[('prometheus_token', 'prometheus_username')])
+    p = module.params
+    if 'prometheus' in p['sources'] and not prom.HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib('requests'), exception=prom.REQUESTS_IMPORT_ERROR,
+                         failure=FailureClass.CONFIGURATION)
+    if 'libvirt' in p['sources']:
+        from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as lv
+        if not lv.HAS_LIBVIRT:
+            module.fail_json(msg=missing_required_lib('libvirt-python'),
+                             exception=lv.LIBVIRT_IMPORT_ERROR, failure=FailureClass.CONFIGURATION)
+    for key in ('page_size', 'placement_workers'):
+        if p[key] < 1:
+            module.fail_json(msg='%s must be at least 1' % key, failure=FailureClass.CONFIGURATION)
+    if p['libvirt_sample_interval'] <= 0:
+        module.fail_json(msg='libvirt_sample_interval must be > 0', failure=FailureClass.CONFIGURATION)
+    if p['dest'] and not os.path.isdir(os.path.dirname(os.path.abspath(p['dest']))):
+        module.fail_json(msg='dest %s: its directory does not exist' % p['dest'],
+                         failure=FailureClass.CONFIGURATION)
+
+    conn = connect(module)
+    try:
+        snapshot, summary = gather_mod.gather(conn, p, validate=validate_snapshot)
+    except LevellerError as exc:
+        module.fail_json(msg=str(exc), failure=exc.failure)
+    except Exception as exc:  # a bug, or an SDK error not classified: still say what it was
+        module.fail_json(msg='Unexpected error while taking the snapshot: %s' % exc,
+                         exception=traceback.format_exc(), failure=FailureClass.INCONSISTENT)
+    result = dict(changed=False, snapshot=snapshot, summary=summary)
+    if p['dest']:
+        try:
+            write_dest(module, p['dest'], snapshot)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='Cannot write the snapshot to dest %s: %s' % (p['dest'], exc),
+                             failure=FailureClass.CONFIGURATION)
+        result['dest'] = p['dest']
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
