@@ -207,6 +207,8 @@ def read_hosts(uris, interval=5.0, max_workers=16):
     """
     if not uris:
         return {}
+    # libvirt prints every error to stderr as well; they are raised and reported instead.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     items = sorted(uris.items())
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
         results = list(pool.map(lambda item: (item[0], read_host(item[0], item[1], interval)), items))
