@@ -48,7 +48,8 @@ test: deps cloud-install
 	@bash scripts/test-all.sh all
 
 sanity units lint docs-lint integration: deps
-	@bash scripts/test-all.sh $@
+	@INTEGRATION_TARGETS="$(TARGET)" bash scripts/test-all.sh $@
+
 
 bench: deps
 	@bash benchmarks/run.sh
