@@ -208,7 +208,7 @@ class Executor(object):
         return True
 
     def _not_started(self, move):
-        self._finish(move, 'skipped', 'not started: on_failure=stop after %s failed' % self.stopped_by)
+        self._finish(move, 'skipped', 'not started: on_failure=stop after %s did not complete' % self.stopped_by)
 
     # -- results --------------------------------------------------------------
     def _finish(self, move, result, error=None, server=None):
@@ -632,5 +632,5 @@ def summary_message(totals, stopped_by=None):
              if totals.get(k)]
     text = '%d move(s): %s' % (totals['total'], ', '.join(parts) or 'nothing to do')
     if stopped_by:
-        text += '; stopped after %s failed (on_failure=stop)' % stopped_by
+        text += '; no new move started after %s did not complete (on_failure=stop)' % stopped_by
     return text

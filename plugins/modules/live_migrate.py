@@ -52,7 +52,7 @@ options:
   destination:
     description:
       - Service host to move O(instance) to. When unset, the Nova scheduler picks a host.
-      - If the instance is already there, nothing is done (RV(changed=false)).
+      - If the instance is already there, nothing is done and the task reports C(changed=false).
     type: str
   plan:
     description:
@@ -304,8 +304,10 @@ def run(module):
     try:
         services = nova.compute_services()
     except NovaError as exc:
-        module.fail_json(msg='Cannot list nova-compute services (admin credentials needed): %s' % exc,
-                         failure=FailureClass.PERMISSION if exc.status in (401, 403) else FailureClass.UNREACHABLE)
+        denied = exc.status in (401, 403)
+        module.fail_json(msg='Cannot list nova-compute services%s: %s' % (
+            ' (admin credentials are needed)' if denied else '', exc),
+            failure=FailureClass.PERMISSION if denied else FailureClass.UNREACHABLE)
 
     # Everything that can be wrong with the input fails here, before any move starts.
     try:
@@ -345,7 +347,7 @@ def run(module):
         log.close()
 
     result = dict(
-        changed=totals['moved'] > 0,
+        changed=(totals['moved'] + totals['would_move']) > 0,
         moves=[m.as_dict() for m in moves],
         totals=totals,
         progress=executor.progress,

@@ -306,7 +306,7 @@ def test_progress_callback_errors_do_not_break_a_run():
 
 def test_summary_message():
     assert summary_message({'total': 3, 'moved': 2, 'failed': 1}, 'web-1') == \
-        '3 move(s): 2 moved, 1 failed; stopped after web-1 failed (on_failure=stop)'
+        '3 move(s): 2 moved, 1 failed; no new move started after web-1 did not complete (on_failure=stop)'
     assert summary_message({'total': 0}) == '0 move(s): nothing to do'
 
 
