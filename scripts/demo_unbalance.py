@@ -29,7 +29,7 @@ def main():
     image = conn.image.find_image('leveller-image', ignore_missing=False)
     n = 0
     for host, count, cpu, mem in LAYOUT:
-        for _ in range(count):
+        for dummy in range(count):
             n += 1
             body = {'server': {
                 'name': 'demo-%02d' % n, 'flavorRef': flavor.id, 'imageRef': image.id,
@@ -40,7 +40,7 @@ def main():
                 sys.exit('demo: boot on %s failed: HTTP %s %s' % (host, resp.status_code, resp.text))
             server = conn.compute.get_server(resp.json()['server']['id'])
             conn.compute.wait_for_server(server, status='ACTIVE', failures=['ERROR'], interval=0.5, wait=120)
-    print('demo: booted %d instances: %s' % (n, ', '.join('%s x%d' % (h, c) for h, c, _, _ in LAYOUT)))
+    print('demo: booted %d instances: %s' % (n, ', '.join('%s x%d' % (row[0], row[1]) for row in LAYOUT)))
 
 
 if __name__ == '__main__':
