@@ -71,16 +71,33 @@ options:
     type: dict
   query_instance_cpu:
     description:
-      - Optional PromQL instant query returning, per instance, its CPU busy share 0..1 of its own
-        flavor's vCPUs, labelled with the instance UUID (O(prometheus_instance_label)).
-      - For example with Ceilometer's exporter
-        C(sum by (resource) (rate(ceilometer_cpu[5m])) / 1e9 / on(resource) group_left() max by (resource) (ceilometer_vcpus)).
+      - Optional PromQL instant query returning the CPU use of every instance, one series per
+        instance labelled with its Nova UUID (O(prometheus_instance_label)), in the unit
+        O(instance_cpu_unit).
+      - For example with Ceilometer's Prometheus exporter
+        C(sum by (resource) (rate(ceilometer_cpu[5m])) / 1e9) and O(instance_cpu_unit=cores).
     type: str
+  instance_cpu_unit:
+    description:
+      - What O(query_instance_cpu) returns. V(ratio) is the busy share 0..1 of the instance's own
+        vCPUs; V(cores) is CPU seconds per second, divided here by the vCPUs of the instance's
+        flavor (from Nova), so the query needs no flavor data.
+    type: str
+    choices: [ratio, cores]
+    default: ratio
   query_instance_memory:
     description:
-      - Optional PromQL instant query returning, per instance, its used memory share 0..1 of its
-        own flavor's memory, labelled with the instance UUID.
+      - Optional PromQL instant query returning the memory use of every instance, labelled with
+        its Nova UUID, in the unit O(instance_memory_unit).
+      - For example C(max by (resource) (ceilometer_memory_usage)) and O(instance_memory_unit=mb).
     type: str
+  instance_memory_unit:
+    description:
+      - What O(query_instance_memory) returns. V(ratio) is the used share 0..1 of the instance's
+        own memory; V(mb) is MB used, divided here by the RAM of the instance's flavor.
+    type: str
+    choices: [ratio, mb]
+    default: ratio
   prometheus_instance_label:
     description:
       - Label carrying the Nova instance UUID in the per-instance series.

@@ -316,6 +316,8 @@ def argument_spec():
         prometheus_host_map=dict(type='dict'),
         query_instance_cpu=dict(type='str'),
         query_instance_memory=dict(type='str'),
+        instance_cpu_unit=dict(type='str', default='ratio', choices=['ratio', 'cores']),
+        instance_memory_unit=dict(type='str', default='ratio', choices=['ratio', 'mb']),
         prometheus_instance_label=dict(type='str', default=prom.DEFAULT_INSTANCE_LABEL),
         prometheus_timeout=dict(type='int', default=10),
         prometheus_validate_certs=dict(type='bool', default=True),
@@ -335,8 +337,9 @@ def write_dest(module, path, snapshot):
         with os.fdopen(fd, 'w') as handle:
             json.dump(snapshot, handle, indent=1, sort_keys=True)
             handle.write('\n')
-        os.chmod(tmp, 0o600)
         module.atomic_move(tmp, path)
+        # atomic_move gives a new file the umask's mode; snapshots name every project's instances.
+        os.chmod(path, 0o600)
     except Exception:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -105,7 +105,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
     Returns (snapshot dict, summary dict).  Raises LevellerError.
     """
     started = time.time()
-    now = now or started
+    # Every query is evaluated at this instant, sent with millisecond precision.
+    now = round(now or started, 3)
     sources = p.get('sources') or ['nova', 'prometheus']
     if 'nova' not in sources:
         raise LevellerError('sources must include nova: hosts and instances come from Nova and '
@@ -138,18 +139,21 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         last_sample = 'max by (%s) (timestamp(node_memory_MemAvailable_bytes))' % label
     fetched = inst_fetched = None
     instance_queries = {}
+    inst_units = {}
     if prom_client is not None:
         # Prometheus first: an unreachable server or a wrong query fails before the Nova reads.
         prom.compile_pattern(pattern)
-        fetched = prom.fetch(prom_client, queries, label,
-                             last_sample=last_sample if p.get('staleness') else None, now=now)
+        if not p.get('staleness'):
+            last_sample = None
+        fetched = prom.fetch(prom_client, queries, label, last_sample=last_sample, now=now)
         for metric in METRICS:
             if p.get('query_instance_%s' % metric):
                 instance_queries[metric] = p['query_instance_%s' % metric]
         if instance_queries:
+            inst_units = dict((m, p.get('instance_%s_unit' % m) or 'ratio') for m in instance_queries)
             inst_fetched = prom.fetch(prom_client, instance_queries,
                                       p.get('prometheus_instance_label') or prom.DEFAULT_INSTANCE_LABEL,
-                                      now=now)
+                                      now=now, raw=[m for m, u in inst_units.items() if u != 'ratio'])
     prom_done = time.time()
 
     hosts, instances, source_info, counter = nova_source.collect(
@@ -165,11 +169,14 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
                                      staleness=p.get('staleness'), now=now)
         apply_host_loads(hosts, loads, 'prometheus')
         if inst_fetched:
-            apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances))
+            apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances, inst_units))
         source_info['prometheus'] = {
             'url': prom_client.base,
             'queries': dict(queries, **dict(('instance_%s' % k, v) for k, v in instance_queries.items())),
+            'last_sample_query': last_sample,
             'window': window_of(queries['cpu']),
+            'time': now,
+            'instance_units': inst_units,
             'host_label': label,
             'staleness': p.get('staleness'),
         }

@@ -212,16 +212,18 @@ def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
     return out
 
 
-def fetch(client, queries, label, last_sample=None, now=None):
+def fetch(client, queries, label, last_sample=None, now=None, raw=()):
     """Run each query once (for all hosts or instances), evaluated at the same time ``now``.
 
-    Returns {metric: (promql, [(label value, value, labels)])}; the last-sample query, when
-    given, is stored under ``_last_sample`` (its values are Unix times, not ratios).
+    Returns {metric: (promql, [(label value, value, labels)])}; metrics in ``raw`` are not
+    ratios (they are normalised later); the last-sample query, when given, is stored under
+    ``_last_sample`` (its values are Unix times).
     """
     fetched = {}
     for metric in sorted(queries):
         promql = queries[metric]
-        fetched[metric] = (promql, samples(metric, promql, client.query(metric, promql, at=now), label))
+        fetched[metric] = (promql, samples(metric, promql, client.query(metric, promql, at=now), label,
+                                           ratio=metric not in raw))
     if last_sample:
         fetched['_last_sample'] = (last_sample, samples(
             'last sample', last_sample, client.query('last sample', last_sample, at=now), label,
@@ -262,17 +264,42 @@ def host_loads(fetched, hosts, label=DEFAULT_HOST_LABEL, pattern=DEFAULT_HOST_PA
     return loads, why
 
 
-def instance_loads(fetched, instances):
-    """Per-instance loads from fetched series labelled with the instance UUID: {uuid: {metric: value}}."""
-    wanted = set(i['id'] for i in instances)
+# Units of per-instance queries, and the flavor field each is divided by.
+INSTANCE_UNITS = {'ratio': None, 'cores': 'vcpus', 'mb': 'memory_mb'}
+
+
+def instance_loads(fetched, instances, units=None):
+    """Per-instance loads, 0..1 of each instance's own flavor: {uuid: {metric: value}}.
+
+    Series are labelled with the instance UUID.  ``units`` says, per metric, what the query
+    returns: ``ratio`` (0..1 already), ``cores`` (CPU seconds per second, divided by the
+    flavor's vCPUs) or ``mb`` (memory used, divided by the flavor's RAM).
+    """
+    units = units or {}
+    by_id = dict((i['id'], i) for i in instances)
     loads = {}
     for metric in sorted(fetched):
         promql, pairs = fetched[metric]
+        unit = units.get(metric, 'ratio')
         for uuid, value, _labels in pairs:
-            if uuid in wanted:
-                if metric in loads.get(uuid, {}):
-                    raise LevellerError('the instance %s query %r returns two series for instance %s: '
-                                        'aggregate it by the instance label' % (metric, promql, uuid),
-                                        FailureClass.CONFIGURATION)
-                loads.setdefault(uuid, {})[metric] = value
+            inst = by_id.get(uuid)
+            if inst is None:
+                continue
+            if metric in loads.get(uuid, {}):
+                raise LevellerError('the instance %s query %r returns two series for instance %s: '
+                                    'aggregate it by the instance label' % (metric, promql, uuid),
+                                    FailureClass.CONFIGURATION)
+            if INSTANCE_UNITS[unit]:
+                size = (inst.get('flavor') or {}).get(INSTANCE_UNITS[unit])
+                if not size:
+                    continue
+                share = value / float(size)
+                if share < -EPSILON or share > 1 + EPSILON:
+                    raise LevellerError(
+                        'the instance %s query %r returned %s %s for instance %s (%s), more than its '
+                        'flavor has (%s): check the query and its unit (instance_%s_unit)'
+                        % (metric, promql, value, unit, uuid, inst.get('name'), size, metric),
+                        FailureClass.CONFIGURATION)
+                value = min(1.0, max(0.0, share))
+            loads.setdefault(uuid, {})[metric] = round(value, 6)
     return loads

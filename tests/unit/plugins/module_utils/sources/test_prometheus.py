@@ -228,3 +228,20 @@ def test_join_maps_each_series_to_its_own_host(items):
     pairs = [('compute%d.dc1.example.org:9100' % n, v, {}) for n, v in items]
     joined = prom.join_to_hosts('cpu', 'q', pairs, hosts, 'instance', prom.DEFAULT_HOST_PATTERN, None)
     assert joined == dict(('compute%d' % n, v) for n, v in items)
+
+
+def test_instance_loads_in_cores_and_mb_are_divided_by_the_flavor():
+    instances = [{'id': 'u1', 'name': 'a', 'flavor': {'vcpus': 4, 'memory_mb': 2048}},
+                 {'id': 'u2', 'name': 'b', 'flavor': {'vcpus': 1, 'memory_mb': 512}}]
+    fetched = {'cpu': ('c', [('u1', 1.0, {}), ('u2', 0.25, {})]),
+               'memory': ('m', [('u1', 512.0, {}), ('u2', 512.0, {})])}
+    loads = prom.instance_loads(fetched, instances, {'cpu': 'cores', 'memory': 'mb'})
+    assert loads == {'u1': {'cpu': 0.25, 'memory': 0.25}, 'u2': {'cpu': 0.25, 'memory': 1.0}}
+
+
+def test_instance_load_above_its_flavor_is_a_units_error():
+    instances = [{'id': 'u1', 'name': 'a', 'flavor': {'vcpus': 1, 'memory_mb': 512}}]
+    with pytest.raises(LevellerError) as err:
+        prom.instance_loads({'memory': ('m', [('u1', 512.0 * 1024 * 1024, {})])}, instances,
+                            {'memory': 'mb'})
+    assert 'instance_memory_unit' in str(err.value) and err.value.failure == 'configuration'

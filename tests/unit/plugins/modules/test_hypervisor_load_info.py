@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module's contract: seed-000 environment fallbacks, dest in check mode, failure field."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import LevellerError
+from ansible_collections.cloudops.leveller.plugins.modules import hypervisor_load_info as mod
+from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.sources.fake_cloud import (
+    FakeConn, make_cloud)
+
+
+class Exit(Exception):
+    def __init__(self, result, failed):
+        super(Exit, self).__init__(result)
+        self.result, self.failed = result, failed
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """Run main() with a fake connection; capture the gather params and the module result."""
+    seen = {}
+
+    def fake_gather(conn, p, validate=None):
+        seen['params'] = dict(p)
+        if seen.get('raise'):
+            raise seen['raise']
+        return ({'version': 1, 'taken_at': '2026-11-22T22:00:00Z', 'sources': {}, 'hosts': [],
+                 'instances': []}, {'hosts': 0})
+
+    def exit_json(self, **kw):
+        raise Exit(kw, False)
+
+    def fail_json(self, **kw):
+        raise Exit(kw, True)
+
+    monkeypatch.setattr(mod, 'connect', lambda module: FakeConn(make_cloud(1, 1)))
+    monkeypatch.setattr(mod.gather_mod, 'gather', fake_gather)
+    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+    for var in ('PROMETHEUS_QUERY_URL', 'PROMETHEUS_CPU_USED', 'PROMETHEUS_MEM_USED', 'OS_LIMIT_TO_AZ',
+                'PROMETHEUS_METRIC_WEIGHT_MEM', 'PROMETHEUS_METRIC_WEIGHT_CPU', 'LEVELLER_PROMETHEUS_URL'):
+        monkeypatch.delenv(var, raising=False)
+
+    def runner(args):
+        with patch_module_args(args):
+            with pytest.raises(Exit) as exc:
+                mod.main()
+        return exc.value, seen
+    runner.seen = seen
+    return runner
+
+
+def test_seed_000_environment_is_accepted(run, monkeypatch):
+    monkeypatch.setenv('PROMETHEUS_QUERY_URL', 'http://prometheus:9090/api/v1/query')
+    monkeypatch.setenv('PROMETHEUS_CPU_USED', 'leveller:node_cpu_utilisation:ratio_rate5m')
+    monkeypatch.setenv('PROMETHEUS_MEM_USED', 'leveller:node_memory_utilisation:ratio')
+    monkeypatch.setenv('PROMETHEUS_METRIC_WEIGHT_MEM', '2.0')
+    monkeypatch.setenv('PROMETHEUS_METRIC_WEIGHT_CPU', '0.4')
+    monkeypatch.setenv('OS_LIMIT_TO_AZ', 'az1,az2')
+    result, seen = run({})
+    assert not result.failed
+    p = seen['params']
+    assert p['prometheus_url'] == 'http://prometheus:9090/api/v1/query'
+    assert p['query_cpu'] == 'leveller:node_cpu_utilisation:ratio_rate5m'
+    assert p['query_memory'] == 'leveller:node_memory_utilisation:ratio'
+    assert (p['weight_cpu'], p['weight_memory']) == (0.4, 2.0)
+    assert p['scope']['availability_zones'] == ['az1', 'az2']
+
+
+def test_options_win_over_the_environment_and_defaults_apply(run, monkeypatch):
+    monkeypatch.setenv('PROMETHEUS_CPU_USED', 'from_env')
+    monkeypatch.setenv('OS_LIMIT_TO_AZ', 'az1')
+    result, seen = run({'query_cpu': 'from_task', 'scope': {'availability_zones': ['az9']},
+                        'prometheus_url': 'http://p'})
+    p = seen['params']
+    assert p['query_cpu'] == 'from_task' and p['scope']['availability_zones'] == ['az9']
+    assert p['query_memory'] == mod.prom.DEFAULT_QUERY_MEMORY
+    assert p['sources'] == ['nova', 'prometheus'] and p['staleness'] == 180
+    assert not result.failed and result.result['changed'] is False
+
+
+def test_dest_is_written_in_check_mode_and_nothing_changes(run, tmp_path):
+    dest = tmp_path / 'snap.json'
+    result, _seen = run({'prometheus_url': 'http://p', 'dest': str(dest), '_ansible_check_mode': True})
+    assert not result.failed and result.result['changed'] is False
+    assert result.result['dest'] == str(dest)
+    assert json.loads(dest.read_text())['version'] == 1
+    assert oct(dest.stat().st_mode & 0o777) == '0o600'
+
+
+def test_dest_in_a_missing_directory_fails_before_reading(run, tmp_path):
+    result, seen = run({'prometheus_url': 'http://p', 'dest': str(tmp_path / 'no' / 'snap.json')})
+    assert result.failed and result.result['failure'] == 'configuration'
+    assert 'params' not in seen
+
+
+def test_failure_class_is_returned(run):
+    run.seen['raise'] = LevellerError('Prometheus at http://p is unreachable', 'unreachable')
+    result, _seen = run({'prometheus_url': 'http://p'})
+    assert result.failed
+    assert result.result['failure'] == 'unreachable' and 'unreachable' in result.result['msg']
+    assert 'snapshot' not in result.result
+
+
+def test_secrets_are_no_log():
+    spec = mod.argument_spec()
+    assert spec['prometheus_token']['no_log'] and spec['prometheus_password']['no_log']
+    assert spec['auth']['no_log']
