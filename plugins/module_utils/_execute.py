@@ -634,3 +634,37 @@ def summary_message(totals, stopped_by=None):
     if stopped_by:
         text += '; no new move started after %s did not complete (on_failure=stop)' % stopped_by
     return text
+
+
+def drain_capacity_shortfall(nova, host, services, servers):
+    """Coarse all-or-nothing check for a drain without a plan.
+
+    Compares what the instances of ``host`` hold with the total free room of the other
+    enabled, up hosts, per resource class. Returns a text naming the shortfall, or None.
+    It cannot see fragmentation (room split over hosts) or server-group rules; the Nova
+    scheduler checks those at each move, and a move it refuses is reported as failed.
+    """
+    need = {}
+    for server in servers:
+        try:
+            held = nova.instance_resources(server['id'])
+        except Exception:  # fall back to the flavor
+            held = {}
+        if not held:
+            flavor = server.get('flavor') or {}
+            held = dict((rc, flavor.get(key) or 0) for rc, key in _RESOURCE_KEYS)
+        for rc, amount in held.items():
+            need[rc] = need.get(rc, 0) + (amount or 0)
+    free = {}
+    for name, svc in services.items():
+        if name == host or svc.get('status') != 'enabled' or svc.get('state') != 'up' or svc.get('forced_down'):
+            continue
+        try:
+            room = nova.host_room(name)
+        except Exception:  # a host we cannot read gives no room
+            continue
+        for rc, item in room.items():
+            free[rc] = free.get(rc, 0) + max(item['free'], 0)
+    short = ['%s needs %s, free %s' % (rc, amount, free.get(rc, 0))
+             for rc, amount in sorted(need.items()) if amount and amount > free.get(rc, 0)]
+    return '; '.join(short) or None

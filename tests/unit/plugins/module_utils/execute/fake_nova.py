@@ -185,3 +185,26 @@ class FakeNova(object):
         if self.behaviour.get(uid) == 'abort-refused':
             raise NovaError('DELETE returned HTTP 400: migration is not in running state', status=400)
         self.active[uid]['aborted'] = self.clock()
+
+    # -- used by the modules ----------------------------------------------------------
+    def servers_on_host(self, host):
+        return [self.get_server(uid) for uid in sorted(self.servers) if self.servers[uid]['host'] == host]
+
+    def find_servers(self, name):
+        return [self.get_server(uid) for uid in sorted(self.servers) if self.servers[uid]['name'] == name]
+
+    def set_service_status(self, service_id, enabled, reason=None):
+        self.calls.append(('service', service_id, enabled))
+        for svc in self.services.values():
+            if svc['id'] == service_id:
+                svc['status'] = 'enabled' if enabled else 'disabled'
+                svc['disabled_reason'] = None if enabled else reason
+
+    def set_forced_down(self, service_id, forced_down):
+        self.calls.append(('forced_down', service_id, forced_down))
+        for svc in self.services.values():
+            if svc['id'] == service_id:
+                svc['forced_down'] = forced_down
+
+    def evacuate_microversion(self):
+        return '2.95'

@@ -339,3 +339,15 @@ def test_unknown_hosts_are_named():
         check_hosts_known([Move('u', 'c1', 'nowhere')], {'c1': {}, 'c2': {}})
     assert 'nowhere' in str(err.value) and 'known: c1, c2' in str(err.value)
     check_hosts_known([Move('u', 'c1', None)], {'c1': {}})
+
+
+def test_drain_capacity_shortfall_counts_only_enabled_up_hosts():
+    from ansible_collections.cloudops.leveller.plugins.module_utils._execute import drain_capacity_shortfall
+    clock, nova, ex = make(free={'c2': {'MEMORY_MB': 300}, 'c3': {'MEMORY_MB': 300}, 'c4': {'MEMORY_MB': 5000}})
+    nova.add('a', 'c1', ram=512)
+    nova.add('b', 'c1', ram=512)
+    servers = [nova.get_server('a'), nova.get_server('b')]
+    assert drain_capacity_shortfall(nova, 'c1', nova.compute_services(), servers) is None
+    nova.services['c4']['status'] = 'disabled'
+    text = drain_capacity_shortfall(nova, 'c1', nova.compute_services(), servers)
+    assert text == 'MEMORY_MB needs 1024, free 600'

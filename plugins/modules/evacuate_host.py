@@ -1,0 +1,611 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: evacuate_host
+short_description: Drain a compute host for maintenance, enable it again, or recover the instances of a failed host
+version_added: 0.1.0
+description:
+  - Modelled on C(kubernetes.core.k8s_drain). O(state) says what the host should become.
+  - C(drained) disables the host's compute service with O(disabled_reason), so nothing new lands
+    there. Then it live-migrates every ACTIVE instance away through the same checked execution
+    path as M(cloudops.leveller.live_migrate) (pre-checks, deadline and abort, post-checks,
+    lock). With O(migrate_stopped), shut-off instances are cold-migrated and their resize
+    confirmed. Finally it waits until the host is empty, or reports what is left and fails.
+  - Destinations come from O(plan), a drain plan made by M(cloudops.leveller.level_plan). Without
+    a plan, the Nova scheduler picks each destination (the fallback). Then only a coarse
+    all-or-nothing check is made before the first move (total free vCPU, RAM and disk on the
+    other enabled hosts against what the instances hold).
+  - C(enabled) enables the compute service again (and clears C(forced_down)); idempotent.
+  - C(evacuated) recovers the instances of a B(failed) host with Nova's evacuate API (rebuild
+    on another host). It refuses unless the host's compute service is down B(and) either
+    C(forced_down) is set on it or O(fenced=true) says the host is powered off. This is
+    Masakari's rule: a host that may still run the instances must never get a second copy of
+    them. It disables the service, evacuates each instance, and checks that each is on another
+    host in the power state it had before. It also reports the instance count before and after,
+    which must be equal.
+  - Evacuation uses microversion 2.95 when the cloud offers it. Then Nova leaves evacuated
+    instances stopped, and the module starts again those that were running, after it has
+    confirmed them on their new host. On older clouds it uses 2.29, where Nova keeps the power
+    state itself.
+extends_documentation_fragment:
+  - cloudops.leveller.openstack
+  - cloudops.leveller.attributes
+  - cloudops.leveller.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether the service would be disabled or enabled. It pre-checks every move
+        against the live cloud and reports C(would move) or C(would evacuate). Nothing is
+        changed and no lock is taken.
+  diff_mode:
+    support: full
+    details:
+      - The service status, and the host of each instance, before and after.
+options:
+  host:
+    description:
+      - Service host name of the compute host (as in C(openstack compute service list)).
+    type: str
+    required: true
+  state:
+    description:
+      - What the host should become, see the description.
+    type: str
+    choices: [drained, enabled, evacuated]
+    default: drained
+  disabled_reason:
+    description:
+      - Reason recorded on the disabled compute service.
+    type: str
+    default: disabled by cloudops.leveller
+  plan:
+    description:
+      - With O(state=drained), a drain plan from M(cloudops.leveller.level_plan) for this host
+        (its C(plan) key). Its moves must all leave O(host). Instances of O(host) listed in the
+        plan's C(skipped) did not fit; with O(all_or_nothing) nothing starts then.
+    type: dict
+  all_or_nothing:
+    description:
+      - With O(state=drained), start no move unless every instance to move has somewhere to
+        go (see the description for how that is judged with and without O(plan)).
+    type: bool
+    default: true
+  migrate_stopped:
+    description:
+      - With O(state=drained), also cold-migrate SHUTOFF instances and confirm their resize.
+        Otherwise they stay on the host and are reported in RV(remaining).
+    type: bool
+    default: false
+  fenced:
+    description:
+      - With O(state=evacuated), the operator's statement that the host is powered off or
+        isolated, for when C(forced_down) is not set on its compute service. Never set it for a
+        host that might still be running its instances.
+    type: bool
+    default: false
+  wait:
+    description:
+      - With O(state=drained), wait after the moves until Nova lists no instance on the host.
+      - Each move is always waited for and checked, whatever this says.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the host to be empty (O(wait)).
+    type: int
+    default: 120
+  wait_sleep:
+    description:
+      - Seconds between two checks of whether the host is empty.
+    type: int
+    default: 5
+  timeout:
+    description:
+      - Seconds each move may take. A live migration still running then is aborted; a cold
+        migration or an evacuation cannot be aborted and is reported as failed.
+    type: int
+    default: 600
+  abort_timeout:
+    description:
+      - Seconds to wait, after an abort request, for Nova to roll the migration back.
+    type: int
+    default: 120
+  poll_interval:
+    description:
+      - Seconds between two reads of the state of the moves in flight.
+    type: float
+    default: 2.0
+  max_parallel:
+    description:
+      - Moves in flight at the same time.
+    type: int
+    default: 1
+  max_per_host:
+    description:
+      - Moves in flight at the same time that touch any one host. Moves out of O(host) all
+        touch it, so this also bounds the parallelism of a drain or evacuation.
+    type: int
+    default: 1
+  on_failure:
+    description:
+      - C(stop) starts no further move once one has failed; C(continue) goes on.
+      - When unset, C(stop) for O(state=drained) and C(continue) for O(state=evacuated), where
+        each instance is rescued on its own.
+    type: str
+    choices: [stop, continue]
+  on_drift:
+    description:
+      - What to do with a move whose live state differs from what it expects (see
+        M(cloudops.leveller.live_migrate)).
+    type: str
+    choices: [skip, fail]
+    default: skip
+  progress_log:
+    description:
+      - File to which one line per finished move is appended as it happens.
+    type: path
+  lock:
+    description:
+      - Take the per-cloud lock (see M(cloudops.leveller.live_migrate)) while moving.
+    type: bool
+    default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock held by another run.
+    type: int
+    default: 0
+  lock_dir:
+    description:
+      - Directory of the lock files.
+    type: path
+notes:
+  - Bringing a failed host back after O(state=evacuated) is done in this order. First start
+    its nova-compute, which cleans up the evacuated instances and completes their migration
+    records. Then run O(state=enabled). Nova refuses to clear C(forced_down) while evacuation
+    records are still C(done).
+  - Run it on the controller (C(delegate_to: localhost)) so the lock is shared.
+seealso:
+  - module: cloudops.leveller.live_migrate
+  - module: cloudops.leveller.level_plan
+author:
+  - cloudops.leveller contributors
+'''
+
+EXAMPLES = r'''
+- name: Drain compute7 for maintenance, letting the scheduler place the instances
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: compute7
+    state: drained
+    disabled_reason: "kernel update, ticket OPS-1234"
+    migrate_stopped: true
+    max_parallel: 2
+    max_per_host: 2
+
+- name: Drain along a plan from the planner
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: compute7
+    state: drained
+    plan: "{{ drain.plan }}"
+
+- name: Put it back in service
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: compute7
+    state: enabled
+
+- name: Recover the instances of a dead host that IPMI confirmed off
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: compute9
+    state: evacuated
+    fenced: true
+    max_parallel: 3
+    max_per_host: 3
+'''
+
+RETURN = r'''
+host:
+  description: The host.
+  returned: always
+  type: str
+state:
+  description: The state asked for.
+  returned: always
+  type: str
+service:
+  description: The compute service before and after (status, state, forced_down, disabled_reason).
+  returned: always
+  type: dict
+  contains:
+    before:
+      description: As found.
+      type: dict
+    after:
+      description: As left (predicted in check mode).
+      type: dict
+moves:
+  description: One entry per move, as returned by M(cloudops.leveller.live_migrate).
+  returned: always
+  type: list
+  elements: dict
+totals:
+  description: Number of moves per result, and C(total).
+  returned: always
+  type: dict
+progress:
+  description: One line per finished move, in the order they finished.
+  returned: always
+  type: list
+  elements: str
+remaining:
+  description: Instances still on the host at the end, each with its id, name, status and reason.
+  returned: always
+  type: list
+  elements: dict
+left_alone:
+  description: Instances that were not moved on purpose, with the reason (state not movable, SHUTOFF without O(migrate_stopped)).
+  returned: always
+  type: list
+  elements: dict
+instances_before:
+  description: Number of instances on the host at the start.
+  returned: always
+  type: int
+instances_after:
+  description:
+    - With O(state=evacuated), how many of those instances exist after the run, once each
+      (must equal RV(instances_before)). With O(state=drained), how many of them are left on
+      the host.
+  returned: always
+  type: int
+planner:
+  description: Where the destinations came from, C(plan) or C(scheduler).
+  returned: always
+  type: str
+lock:
+  description: The lock file used and the seconds spent waiting for it, or null.
+  returned: always
+  type: dict
+msg:
+  description: One-line summary.
+  returned: always
+  type: str
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
+    FailureClass, connect, openstack_argument_spec)
+from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
+    Executor, Move, ProgressLog, diff_of, moves_from_plan, summary_message, drain_capacity_shortfall)
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import (
+    CloudLock, LockBusy, NoLock, cloud_key_for)
+
+EVACUABLE = ('ACTIVE', 'SHUTOFF', 'ERROR')
+
+
+def _svc_view(svc):
+    return dict((k, svc.get(k)) for k in ('status', 'state', 'forced_down', 'disabled_reason'))
+
+
+class HostRun(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.conn = connect(module)
+        self.nova = Nova(self.conn)
+        self.result = dict(changed=False, host=self.p['host'], state=self.p['state'], moves=[], totals={},
+                           progress=[], remaining=[], left_alone=[], instances_before=0, instances_after=0,
+                           planner=None, lock=None)
+
+    def fail(self, msg, failure=FailureClass.CONFIGURATION, **extra):
+        out = dict(self.result)
+        out.update(extra)
+        self.module.fail_json(msg=msg, failure=failure, **out)
+
+    def service(self):
+        try:
+            services = self.nova.compute_services()
+        except NovaError as exc:
+            self.fail('Cannot list nova-compute services: %s' % exc, FailureClass.UNREACHABLE)
+        svc = services.get(self.p['host'])
+        if svc is None:
+            self.fail('unknown host %r: not a nova-compute service host of this cloud (known: %s)'
+                      % (self.p['host'], ', '.join(sorted(services)) or 'none'))
+        return services, svc
+
+    # -- state: enabled ----------------------------------------------------------------
+    def enabled(self):
+        services, svc = self.service()
+        after = dict(_svc_view(svc))
+        changed = False
+        if svc['forced_down']:
+            changed = True
+            after['forced_down'] = False
+            if not self.module.check_mode:
+                try:
+                    self.nova.set_forced_down(svc['id'], False)
+                except NovaError as exc:
+                    self.fail('cannot clear forced_down on %s: %s. Start its nova-compute first (it completes '
+                              'the evacuation records), then run state=enabled again'
+                              % (self.p['host'], exc), FailureClass.INCONSISTENT)
+        if svc['status'] != 'enabled':
+            changed = True
+            after.update(status='enabled', disabled_reason=None)
+            if not self.module.check_mode:
+                self.nova.set_service_status(svc['id'], True)
+        self.result.update(changed=changed, service={'before': _svc_view(svc), 'after': after},
+                           msg='%s %s' % (self.p['host'], 'enabled' if changed else 'already enabled'))
+        if self.module._diff:
+            self.result['diff'] = {'before': {'service': _svc_view(svc)}, 'after': {'service': after}}
+        self.module.exit_json(**self.result)
+
+    # -- shared: run moves ---------------------------------------------------------------
+    def execute(self, moves, on_failure, purpose):
+        log = ProgressLog(self.p['progress_log'])
+        executor = Executor(
+            self.nova, timeout=self.p['timeout'], abort_timeout=self.p['abort_timeout'],
+            poll_interval=self.p['poll_interval'], max_parallel=self.p['max_parallel'],
+            max_per_host=self.p['max_per_host'], on_failure=on_failure, on_drift=self.p['on_drift'],
+            check_mode=self.module.check_mode, progress=log.write)
+        if self.module.check_mode or not self.p['lock'] or not moves:
+            lock = NoLock()
+        else:
+            lock = CloudLock(cloud_key_for(self.conn), lock_dir=self.p['lock_dir'],
+                             timeout=self.p['lock_timeout'], purpose=purpose)
+        try:
+            with lock:
+                log.write('start: %s, %d move(s)%s' % (purpose, len(moves),
+                                                        ' (check mode)' if self.module.check_mode else ''))
+                executor.run(moves)
+                log.write('end: %s' % summary_message(executor.totals(moves), executor.stopped_by))
+        except LockBusy as exc:
+            self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
+        finally:
+            log.close()
+        totals = executor.totals(moves)
+        self.result.update(moves=[m.as_dict() for m in moves], totals=totals, progress=executor.progress,
+                           stopped_by=executor.stopped_by,
+                           lock=None if lock.path is None else {'path': lock.path, 'waited': round(lock.waited, 1)})
+        return executor, totals
+
+    def disable(self, svc):
+        """Disable the service unless it is; returns the 'after' view."""
+        after = dict(_svc_view(svc))
+        if svc['status'] != 'disabled':
+            self.result['changed'] = True
+            after.update(status='disabled', disabled_reason=self.p['disabled_reason'])
+            if not self.module.check_mode:
+                self.nova.set_service_status(svc['id'], False, self.p['disabled_reason'])
+        self.result['service'] = {'before': _svc_view(svc), 'after': after}
+        return after
+
+    # -- state: drained ------------------------------------------------------------------
+    def drained(self):
+        host = self.p['host']
+        services, svc = self.service()
+        if svc['state'] != 'up' or svc['forced_down']:
+            self.fail('compute service of %s is down: its instances cannot be live-migrated. If the host '
+                      'has failed, recover them with state=evacuated' % host, FailureClass.INCONSISTENT)
+        servers = self.nova.servers_on_host(host)
+        self.result['instances_before'] = len(servers)
+        movable, left = [], []
+        for s in servers:
+            if s['status'] == 'ACTIVE' and not s['task_state']:
+                movable.append((s, 'live'))
+            elif s['status'] == 'SHUTOFF' and not s['task_state'] and self.p['migrate_stopped']:
+                movable.append((s, 'cold'))
+            elif s['status'] == 'SHUTOFF' and not s['task_state']:
+                left.append(dict(id=s['id'], name=s['name'], status=s['status'],
+                                 reason='SHUTOFF and migrate_stopped is false'))
+            else:
+                left.append(dict(id=s['id'], name=s['name'], status=s['status'],
+                                 reason='%s%s: not movable' % (s['status'], ' (task_state %s)' % s['task_state']
+                                                                if s['task_state'] else '')))
+        self.result['left_alone'] = left
+
+        if self.p['plan'] is not None:
+            self.result['planner'] = 'plan'
+            try:
+                moves = moves_from_plan(self.p['plan'])
+            except ValueError as exc:
+                self.fail(str(exc))
+            strangers = [m.instance for m in moves if m.source != host]
+            if strangers:
+                self.fail('the plan moves instances off hosts other than %s (%s): pass a drain plan for this host'
+                          % (host, ', '.join(strangers)))
+            unknown = sorted(set(m.destination for m in moves if m.destination and m.destination not in services))
+            if unknown:
+                self.fail('the plan names unknown host(s) %s' % ', '.join(unknown))
+            planned = set(m.instance for m in moves)
+            for s, kind in movable:
+                if s['id'] not in planned:
+                    if kind == 'cold':
+                        moves.append(Move(s['id'], host, None, name=s['name'], wave=max([m.wave for m in moves] or [1]),
+                                          kind='cold'))
+            by_id = dict((s['id'], kind) for s, kind in movable)
+            for m in moves:
+                m.kind = by_id.get(m.instance, m.kind)
+            skipped = [x for x in (self.p['plan'].get('skipped') or [])
+                       if isinstance(x, dict) and x.get('instance') in set(s['id'] for s in servers)]
+            unplanned = [s for s, kind in movable if kind == 'live' and s['id'] not in planned]
+            if self.p['all_or_nothing'] and (skipped or unplanned):
+                names = [str(x.get('name') or x.get('instance')) + ': ' + str(x.get('reason', 'did not fit'))
+                         for x in skipped] + ['%s: not in the plan' % s['name'] for s in unplanned]
+                self.fail('the drain plan does not place every instance of %s (%s); nothing was moved '
+                          '(all_or_nothing). Free room or set all_or_nothing=false' % (host, '; '.join(names)),
+                          FailureClass.INCONSISTENT, not_placed=names)
+        else:
+            # Fallback: no drain plan, the Nova scheduler picks each destination.
+            self.result['planner'] = 'scheduler'
+            moves = [Move(s['id'], host, None, name=s['name'], kind=kind) for s, kind in movable]
+            if self.p['all_or_nothing'] and moves:
+                shortfall = drain_capacity_shortfall(self.nova, host, services, [s for s, _ in movable])
+                if shortfall:
+                    self.fail('the other enabled hosts have too little room for the instances of %s (%s); '
+                              'nothing was moved (all_or_nothing)' % (host, shortfall), FailureClass.INCONSISTENT)
+
+        after_svc = self.disable(svc)
+        on_failure = self.p['on_failure'] or 'stop'
+        executor, totals = self.execute(moves, on_failure, 'drain of %s' % host)
+        if totals['moved']:
+            self.result['changed'] = True
+
+        remaining = []
+        if not self.module.check_mode:
+            deadline = time.monotonic() + (self.p['wait_timeout'] if self.p['wait'] else 0)
+            while True:
+                remaining = self.nova.servers_on_host(host)
+                if not remaining or time.monotonic() >= deadline:
+                    break
+                time.sleep(self.p['wait_sleep'])
+        else:
+            remaining = [dict(id=m.instance, name=m.name, status=m.status_before) for m in moves
+                         if m.result != 'would move'] + [dict(x) for x in left]
+        reasons = dict((x['id'], x['reason']) for x in left)
+        for m in moves:
+            if m.result not in ('moved', 'would move'):
+                reasons[m.instance] = '%s: %s' % (m.result, m.error)
+        self.result['remaining'] = [dict(id=s['id'], name=s['name'], status=s.get('status'),
+                                         reason=reasons.get(s['id'], 'still on the host'))
+                                    for s in remaining]
+        self.result['instances_after'] = len(remaining)
+        if self.module._diff:
+            diff = diff_of(moves)
+            diff['before']['service'] = _svc_view(svc)
+            diff['after']['service'] = after_svc
+            self.result['diff'] = diff
+        summary = summary_message(totals, executor.stopped_by)
+        if totals['failed'] or totals['aborted']:
+            self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled'
+                      % (host, summary, len(remaining)), FailureClass.INCONSISTENT)
+        if remaining and self.p['wait'] and not self.module.check_mode:
+            self.fail('%s is not empty after %ss: %s; it stays disabled' % (
+                host, self.p['wait_timeout'], ', '.join('%s (%s)' % (r['name'], r['reason'])
+                                                        for r in self.result['remaining'])),
+                FailureClass.INCONSISTENT)
+        self.result['msg'] = '%s %s: %s; %d instance(s) left' % (
+            host, 'would be drained' if self.module.check_mode else 'drained', summary, len(remaining))
+        self.module.exit_json(**self.result)
+
+    # -- state: evacuated ----------------------------------------------------------------
+    def evacuated(self):
+        host = self.p['host']
+        services, svc = self.service()
+        if svc['state'] == 'up' and not svc['forced_down']:
+            self.fail('refusing to evacuate %s: its compute service is up, so the instances may still be '
+                      'running there and evacuating would make a second copy. Drain a live host with '
+                      'state=drained' % host, FailureClass.INCONSISTENT)
+        if not svc['forced_down'] and not self.p['fenced']:
+            self.fail('refusing to evacuate %s: its compute service is down but not forced_down, and '
+                      'fenced is false. Power the host off (or isolate it), then either force the service '
+                      'down (openstack compute service set --down %s nova-compute) or pass fenced=true'
+                      % (host, host), FailureClass.INCONSISTENT)
+        servers = self.nova.servers_on_host(host)
+        self.result['instances_before'] = len(servers)
+        moves, left = [], []
+        for s in servers:
+            if s['status'] in EVACUABLE and not s['task_state']:
+                moves.append(Move(s['id'], host, None, name=s['name'], kind='evacuate'))
+            else:
+                left.append(dict(id=s['id'], name=s['name'], status=s['status'],
+                                 reason='%s%s: Nova cannot evacuate it; reset its state first' % (
+                                     s['status'], ' (task_state %s)' % s['task_state'] if s['task_state'] else '')))
+        self.result['left_alone'] = left
+        self.result['planner'] = 'scheduler'
+        self.result['microversion'] = self.nova.evacuate_microversion()
+        after_svc = self.disable(svc)
+        on_failure = self.p['on_failure'] or 'continue'
+        executor, totals = self.execute(moves, on_failure, 'evacuation of %s' % host)
+        if totals['evacuated']:
+            self.result['changed'] = True
+
+        # Count: every instance that was on the host exists exactly once afterwards.
+        found, still_here = 0, []
+        for s in servers:
+            now = self.nova.get_server(s['id'])
+            if now is not None:
+                found += 1
+                if now['host'] == host:
+                    still_here.append(dict(id=s['id'], name=s['name'], status=now['status'],
+                                           reason='still on the failed host'))
+        for r in still_here:
+            for m in moves:
+                if m.instance == r['id'] and m.result not in ('evacuated', 'would evacuate'):
+                    r['reason'] = '%s: %s' % (m.result, m.error)
+        self.result['instances_after'] = found
+        self.result['remaining'] = still_here
+        if self.module._diff:
+            diff = diff_of(moves)
+            diff['before']['service'] = _svc_view(svc)
+            diff['after']['service'] = after_svc
+            self.result['diff'] = diff
+        summary = summary_message(totals, executor.stopped_by)
+        if found != len(servers):
+            self.fail('instance count changed: %d before, %d after; %s' % (len(servers), found, summary),
+                      FailureClass.INCONSISTENT)
+        if totals['failed'] or totals['aborted']:
+            self.fail('evacuation of %s incomplete: %s; %d instance(s) still on the failed host'
+                      % (host, summary, len(still_here)), FailureClass.INCONSISTENT)
+        self.result['msg'] = '%s %s: %s; instances before %d, after %d' % (
+            host, 'would be evacuated' if self.module.check_mode else 'evacuated', summary, len(servers), found)
+        self.module.exit_json(**self.result)
+
+
+def main():
+    argument_spec = openstack_argument_spec()
+    argument_spec.update(
+        host=dict(type='str', required=True),
+        state=dict(type='str', default='drained', choices=['drained', 'enabled', 'evacuated']),
+        disabled_reason=dict(type='str', default='disabled by cloudops.leveller'),
+        plan=dict(type='dict'),
+        all_or_nothing=dict(type='bool', default=True),
+        migrate_stopped=dict(type='bool', default=False),
+        fenced=dict(type='bool', default=False),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=120),
+        wait_sleep=dict(type='int', default=5),
+        timeout=dict(type='int', default=600),
+        abort_timeout=dict(type='int', default=120),
+        poll_interval=dict(type='float', default=2.0),
+        max_parallel=dict(type='int', default=1),
+        max_per_host=dict(type='int', default=1),
+        on_failure=dict(type='str', choices=['stop', 'continue']),
+        on_drift=dict(type='str', default='skip', choices=['skip', 'fail']),
+        progress_log=dict(type='path'),
+        lock=dict(type='bool', default=True),
+        lock_timeout=dict(type='int', default=0),
+        lock_dir=dict(type='path'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    for opt in ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'):
+        if module.params[opt] < 1:
+            module.fail_json(msg='%s must be at least 1 (got %s)' % (opt, module.params[opt]))
+    if module.params['plan'] is not None and module.params['state'] != 'drained':
+        module.fail_json(msg='plan is only used with state=drained')
+    try:
+        run = HostRun(module)
+        getattr(run, module.params['state'])()
+    except NovaError as exc:
+        module.fail_json(msg='evacuate_host stopped on a Nova error: %s' % exc, failure=FailureClass.UNREACHABLE)
+    except Exception as exc:  # report, never leave a traceback without context
+        module.fail_json(msg='evacuate_host stopped unexpectedly: %s' % exc, exception=traceback.format_exc(),
+                         failure=FailureClass.INCONSISTENT)
+
+
+if __name__ == '__main__':
+    main()

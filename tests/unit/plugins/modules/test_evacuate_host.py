@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module's contract: fencing rule, drain, enable, instance count."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.cloudops.leveller.plugins.modules import evacuate_host as mod
+from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import FakeNova
+
+
+class Exit(SystemExit):  # exit_json/fail_json end the module with SystemExit
+    def __init__(self, result, failed):
+        super(Exit, self).__init__(result)
+        self.result, self.failed = result, failed
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    nova = FakeNova(time.monotonic, duration=0.05)
+
+    def exit_json(self, **kw):
+        raise Exit(kw, False)
+
+    def fail_json(self, **kw):
+        raise Exit(kw, True)
+
+    monkeypatch.setattr(mod, 'connect', lambda module: object())
+    monkeypatch.setattr(mod, 'Nova', lambda conn: nova)
+    monkeypatch.setattr(mod, 'cloud_key_for', lambda conn: 'unit')
+    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+
+    def run(args):
+        args = dict(args, poll_interval=0.01, lock_dir=str(tmp_path), wait_sleep=1)
+        with patch_module_args(args):
+            with pytest.raises(Exit) as exc:
+                mod.main()
+        return exc.value
+    run.nova = nova
+    return run
+
+
+def test_evacuation_of_a_live_host_is_refused(env):
+    env.nova.add('u1', 'c1')
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
+    assert out.failed and 'compute service is up' in out.result['msg']
+    assert env.nova.calls == []
+
+
+def test_evacuation_of_a_down_unfenced_host_is_refused(env):
+    env.nova.add('u1', 'c1')
+    env.nova.services['c1']['state'] = 'down'
+    out = env({'host': 'c1', 'state': 'evacuated'})
+    assert out.failed and 'not forced_down, and fenced is false' in out.result['msg']
+    assert env.nova.calls == []
+
+
+@pytest.mark.parametrize('forced, fenced', [(True, False), (False, True)])
+def test_evacuation_keeps_count_and_power_state(env, forced, fenced):
+    env.nova.add('u1', 'c1')
+    env.nova.add('u2', 'c1', status='SHUTOFF')
+    env.nova.services['c1'].update(state='down', forced_down=forced)
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': fenced})
+    assert not out.failed, out.result['msg']
+    r = out.result
+    assert r['instances_before'] == r['instances_after'] == 2
+    assert r['totals']['evacuated'] == 2 and r['remaining'] == []
+    assert env.nova.servers['u1']['status'] == 'ACTIVE' and env.nova.servers['u2']['status'] == 'SHUTOFF'
+    assert env.nova.services['c1']['status'] == 'disabled'
+
+
+def test_drain_disables_moves_everything_and_checks_empty(env):
+    env.nova.add('u1', 'c1')
+    env.nova.add('u2', 'c1')
+    env.nova.add('s1', 'c1', status='SHUTOFF')
+    out = env({'host': 'c1', 'state': 'drained', 'migrate_stopped': True, 'disabled_reason': 'patching'})
+    assert not out.failed, out.result['msg']
+    assert out.result['planner'] == 'scheduler'
+    assert out.result['totals']['moved'] == 3 and out.result['instances_after'] == 0
+    assert env.nova.services['c1']['status'] == 'disabled'
+    assert env.nova.services['c1']['disabled_reason'] == 'patching'
+    assert all(s['host'] != 'c1' for s in env.nova.servers.values())
+
+
+def test_drain_leaves_shutoff_instances_and_fails_when_not_empty(env):
+    env.nova.add('u1', 'c1')
+    env.nova.add('s1', 'c1', status='SHUTOFF')
+    out = env({'host': 'c1', 'state': 'drained', 'wait_timeout': 0})
+    assert out.failed and 'not empty' in out.result['msg']
+    assert out.result['remaining'][0]['reason'] == 'SHUTOFF and migrate_stopped is false'
+
+
+def test_drain_plan_that_does_not_place_everything_moves_nothing(env):
+    env.nova.add('u1', 'c1')
+    env.nova.add('u2', 'c1')
+    plan = {'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2', 'wave': 1}],
+            'skipped': [{'instance': 'u2', 'name': 'vm-u2', 'reason': 'no room'}]}
+    out = env({'host': 'c1', 'state': 'drained', 'plan': plan})
+    assert out.failed and 'vm-u2: no room' in out.result['msg']
+    assert env.nova.calls == []
+
+
+def test_enabled_is_idempotent_and_clears_forced_down(env):
+    env.nova.services['c1'].update(status='disabled', forced_down=True)
+    out = env({'host': 'c1', 'state': 'enabled'})
+    assert out.result['changed'] and env.nova.services['c1']['status'] == 'enabled'
+    assert env.nova.services['c1']['forced_down'] is False
+    out = env({'host': 'c1', 'state': 'enabled'})
+    assert not out.result['changed']
