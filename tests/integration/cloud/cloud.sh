@@ -84,7 +84,8 @@ check_port_free() {  # name port
 }
 db_key() {  # what the db-init snapshot depends on
   { cat "$HERE/constraints.txt" "$HERE"/etc/*.conf
-    mariadbd --version 2>/dev/null || true; echo "dbinit-v1"; } | sha256sum | cut -c1-16
+    sed -n '/^def register/,/^def resources/p' "$HERE/cloudctl.py"
+    mariadbd --version 2>/dev/null || true; echo "dbinit-v2"; } | sha256sum | cut -c1-16
 }
 our_epmd() {
   local e
@@ -288,11 +289,13 @@ cmd_up() {
   local all_up=1 s
   for s in $(services); do alive "${s%%:*}" || { all_up=0; break; }; done
   if [ $all_up = 1 ] && [ -f "$RUN/.ready" ]; then
+    # pick up recording rules added to the checkout since the start
+    curl -s -o /dev/null -X POST --max-time 5 http://127.0.0.1:9090/-/reload || true
     say "already up (all $(services | wc -w) services running; 'cloud.sh status' for details)"
     return 0
   fi
-  say "starting (state and logs under $RUN, logs in $LOGD)"
-  local fresh=0 key snap
+  say "starting (state under $RUN, logs in $LOGD)"
+  local fresh=0 key snap restored=0
   key=$(db_key); snap=$CACHE/dbinit-$key.tgz
   if [ ! -f "$RUN/.dbinit-done" ]; then
     # no initialised cloud here: stop leftovers of an interrupted start, begin clean
@@ -301,50 +304,59 @@ cmd_up() {
   fi
   rm -f "$RUN/.ready"
   write_config
-  # Prometheus and the pushgateway do not depend on anything: start them first
+  # Prometheus, the pushgateway and the feeder depend on nothing else (the
+  # feeder pushes idle hosts until Nova answers): start them first
   check_port_free prometheus 9090; check_port_free pushgateway 9091
   start prometheus prometheus --config.file="$RUN/prometheus/prometheus.yml" \
     --storage.tsdb.path="$RUN/prometheus/data" --web.listen-address=127.0.0.1:9090 \
     --web.enable-lifecycle --log.level=warn
   start pushgateway prometheus-pushgateway --web.listen-address=127.0.0.1:9091 --log.level=warn
+  start feeder "$PY" "$HERE/feeder.py"
   if [ $fresh = 1 ] && [ -f "$snap" ]; then
-    tar -C "$RUN" -xzf "$snap"; ts "db-init snapshot restored ($(basename "$snap"))"
+    tar -C "$RUN" -xzf "$snap"; restored=1
+    ts "db-init snapshot restored ($(basename "$snap"))"
   fi
   start_mysqld; start_rabbitmq
   mysql_wait; infra_dbs
+  ts "mariadb 127.0.0.1:3306 up"
+  local GUNI="gunicorn --pythonpath $HERE/wsgi --workers 1 --threads 8 --worker-class gthread --timeout 120 --graceful-timeout 5 --no-control-socket"
+  for s in keystone:5000 placement:8778 glance-api:9292 nova-api:8774 fake-neutron:9696; do
+    check_port_free "${s%%:*}" "${s##*:}"
+  done
+  if [ ! -f "$RUN/.dbinit-done" ] && [ $restored = 0 ]; then
+    # cold: schemas, keystone bootstrap, service users and catalog, then
+    # save all of it as the db-init snapshot for the next cold start
+    db_init; ts "databases initialised (keystone bootstrap, placement/glance/nova syncs)"
+    OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone $GUNI --bind 127.0.0.1:5000 keystone_app:application
+    wait_http keystone http://127.0.0.1:5000/v3 "$LOGD/keystone.log" 120
+    "$PY" "$HERE/cloudctl.py" register > "$LOGD/register.log" 2>&1 \
+      || die "registering service users in keystone failed; read $LOGD/register.log and $LOGD/keystone.log"
+    ts "service users and catalog registered in keystone"
+    snapshot_save "$snap"; ts "db-init snapshot saved to $snap"
+  fi
+  touch "$RUN/.dbinit-done"
+  # the WSGI APIs only need the database at start
+  OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone $GUNI --bind 127.0.0.1:5000 keystone_app:application
+  start fake-neutron "$PY" "$HERE/fake_neutron.py" 9696
+  OS_PLACEMENT_CONFIG_DIR=$RUN/etc/placement start placement $GUNI --bind 127.0.0.1:8778 placement_app:application
+  OS_GLANCE_CONFIG_DIR=$RUN/etc/glance start glance-api $GUNI --bind 127.0.0.1:9292 glance_app:application
+  OS_NOVA_CONFIG_DIR=$RUN/etc/nova start nova-api $GUNI --bind 127.0.0.1:8774 nova_api_app:application
   local i
   for i in $(seq 1 300); do
     port_open 5672 && break
     alive rabbitmq || die "rabbitmq exited; read $LOGD/rabbitmq.out and $LOGD/rabbit@localhost.log"
     sleep 0.2
   done
-  port_open 5672 || die "rabbitmq did not listen on 5672 within 60 s; read $LOGD/rabbit@localhost.log"
-  ts "mariadb 127.0.0.1:3306 and rabbitmq 127.0.0.1:5672 up"
-  if [ ! -f "$RUN/.dbinit-done" ]; then
-    if [ $fresh = 1 ] && [ -f "$snap" ]; then :; else
-      db_init; ts "databases initialised (keystone bootstrap, placement/glance/nova syncs)"
-      snapshot_save "$snap"; ts "db-init snapshot saved to $snap"
-    fi
-    touch "$RUN/.dbinit-done"
-  fi
-  local GUNI="gunicorn --pythonpath $HERE/wsgi --workers 1 --threads 8 --worker-class gthread --timeout 120 --graceful-timeout 5 --no-control-socket"
-  for s in keystone:5000 placement:8778 glance-api:9292 nova-api:8774 fake-neutron:9696; do
-    check_port_free "${s%%:*}" "${s##*:}"
-  done
-  OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone $GUNI --bind 127.0.0.1:5000 keystone_app:application
-  start fake-neutron "$PY" "$HERE/fake_neutron.py" 9696
-  OS_PLACEMENT_CONFIG_DIR=$RUN/etc/placement start placement $GUNI --bind 127.0.0.1:8778 placement_app:application
-  OS_GLANCE_CONFIG_DIR=$RUN/etc/glance start glance-api $GUNI --bind 127.0.0.1:9292 glance_app:application
-  OS_NOVA_CONFIG_DIR=$RUN/etc/nova start nova-api $GUNI --bind 127.0.0.1:8774 nova_api_app:application
+  port_open 5672 || die "rabbitmq did not listen on 127.0.0.1:5672 within 60 s; read $LOGD/rabbit@localhost.log"
+  ts "rabbitmq 127.0.0.1:5672 up"
+  # conductor, scheduler and computes exit at start if keystone or placement
+  # do not answer (or the service users are missing): start them after
   wait_http keystone http://127.0.0.1:5000/v3 "$LOGD/keystone.log" 120
-  "$PY" "$HERE/cloudctl.py" register > "$LOGD/register.log" 2>&1 \
-    || die "registering service users in keystone failed; read $LOGD/register.log and $LOGD/keystone.log"
-  ts "keystone answering, service users and catalog registered"
+  wait_http placement http://127.0.0.1:8778/ "$LOGD/placement.log" 120
+  ts "keystone and placement answering"
   local NC="--config-file $RUN/etc/nova/nova.conf"
-  # conductor/scheduler exit on a placement 401 if started before the service users exist
   start nova-conductor nova-conductor $NC --log-file "$LOGD/nova-conductor.log"
   start nova-scheduler nova-scheduler $NC --log-file "$LOGD/nova-scheduler.log"
-  wait_http placement http://127.0.0.1:8778/ "$LOGD/placement.log" 120
   for i in $(seq 1 "$NCOMPUTE"); do
     start "nova-compute$i" nova-compute $NC --config-file "$RUN/etc/nova/compute$i.conf"
   done
@@ -353,21 +365,25 @@ cmd_up() {
   wait_http fake-neutron http://127.0.0.1:9696/ "$LOGD/fake-neutron.out" 30
   wait_http prometheus http://127.0.0.1:9090/-/ready "$LOGD/prometheus.out" 60
   wait_http pushgateway http://127.0.0.1:9091/-/ready "$LOGD/pushgateway.out" 60
-  ts "APIs answering (nova-api, placement, glance, neutron stand-in, prometheus, pushgateway)"
-  for s in nova-conductor nova-scheduler; do
-    alive $s || die "$s exited; read $LOGD/$s.log and $LOGD/$s.out"
-  done
+  ts "APIs answering (nova-api, glance, neutron stand-in, prometheus, pushgateway)"
+  # flavors, image, demo user: in the background while the computes start
+  "$PY" "$HERE/cloudctl.py" resources > "$LOGD/resources.log" 2>&1 & local res=$!
   "$PY" "$HERE/cloudctl.py" wait services "$NCOMPUTE" 240 || {
-    for i in $(seq 1 "$NCOMPUTE"); do
-      alive "nova-compute$i" || echo "cloud: nova-compute$i is not running; read $LOGD/nova-compute$i.log" >&2
+    for s in nova-conductor nova-scheduler $(seq -f 'nova-compute%g' 1 "$NCOMPUTE"); do
+      alive "$s" || echo "cloud: $s is not running; read $LOGD/$s.log and $LOGD/$s.out" >&2
     done; exit 1; }
   ts "$NCOMPUTE nova-compute services up"
-  nova-manage $NC cell_v2 discover_hosts > "$LOGD/discover_hosts.log" 2>&1 \
-    || die "nova-manage cell_v2 discover_hosts failed; read $LOGD/discover_hosts.log"
-  "$PY" "$HERE/cloudctl.py" wait hypervisors "$NCOMPUTE" 90
+  # the scheduler maps new hosts into cell1 every 2 s (nova.conf); fall back
+  # to nova-manage if that has not happened soon
+  if ! "$PY" "$HERE/cloudctl.py" wait hypervisors "$NCOMPUTE" 15 2>/dev/null; then
+    nova-manage $NC cell_v2 discover_hosts > "$LOGD/discover_hosts.log" 2>&1 \
+      || die "nova-manage cell_v2 discover_hosts failed; read $LOGD/discover_hosts.log"
+    "$PY" "$HERE/cloudctl.py" wait hypervisors "$NCOMPUTE" 60
+  fi
   ts "hosts mapped to cell1, hypervisors listed"
-  "$PY" "$HERE/cloudctl.py" resources || die "creating flavors/image/demo user failed (see above)"
-  start feeder "$PY" "$HERE/feeder.py"
+  wait $res || { cat "$LOGD/resources.log" >&2; die "creating flavors/image/demo user failed; read $LOGD/resources.log"; }
+  cat "$LOGD/resources.log"
+  alive feeder || die "the telemetry feeder exited; read $LOGD/feeder.out"
   "$PY" "$HERE/cloudctl.py" wait-prometheus "$NCOMPUTE" 60
   touch "$RUN/.ready"
   say "cloud ready in $(printf '%.0f' "$(el)") s ($NCOMPUTE computes; 'eval \"\$($0 env)\"' to use it)"
