@@ -57,10 +57,10 @@ start() {  # name, command... (own session: PID = process group id)
   setsid "$@" > "$LOGD/$name.out" 2>&1 < /dev/null &
   echo $! > "$PIDS/$name.pid"
 }
-stop_group() {  # pids...: TERM the groups, wait up to 10 s, then KILL
+stop_group() {  # pids...: TERM the groups, wait up to $GRACE s (10), then KILL
   local p alive_any i
   for p in "$@"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-  for i in $(seq 1 50); do
+  for i in $(seq 1 $(( ${GRACE:-10} * 5 ))); do
     alive_any=0
     for p in "$@"; do kill -0 -- "-$p" 2>/dev/null && alive_any=1; done
     [ $alive_any = 0 ] && return 0
@@ -396,7 +396,9 @@ cmd_down() {
     [ -f "$pf" ] || continue
     pids+=("$(cat "$pf")"); names+=("$(basename "$pf" .pid)"); rm -f "$pf"
   done
-  [ ${#pids[@]} -gt 0 ] && stop_group "${pids[@]}"
+  # the state is dropped below, so no service needs a long graceful stop
+  # (nova-compute would wait minutes): TERM, 3 s, KILL
+  [ ${#pids[@]} -gt 0 ] && GRACE=3 stop_group "${pids[@]}"
   # epmd was daemonised by RabbitMQ into its own session: stop it only if ours
   local e; e=$(our_epmd)
   [ -n "$e" ] && { kill $e 2>/dev/null || true; names+=(epmd); }
