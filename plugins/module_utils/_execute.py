@@ -266,10 +266,10 @@ class Executor(object):
             return self._drift(move, 'instance %s no longer exists' % move.instance)
         move.name = move.name or server.get('name')
         move.status_before = server.get('status')
+        if move.destination and server.get('host') == move.destination:
+            self._finish(move, 'skipped', 'already on %s' % move.destination, server=server)
+            return 'done'
         if server.get('host') != move.source:
-            if move.destination and server.get('host') == move.destination:
-                self._finish(move, 'skipped', 'already on %s' % move.destination, server=server)
-                return 'done'
             return self._drift(move, 'instance is on %s, the move expects it on %s'
                                % (server.get('host'), move.source), server=server)
         if server.get('task_state'):
