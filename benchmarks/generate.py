@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, cloudops.leveller contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -13,6 +12,7 @@ keeps every rule, so any violation the checker finds was introduced by a plan.
 """
 
 from __future__ import absolute_import, division, print_function
+__metaclass__ = type
 
 import argparse
 import json

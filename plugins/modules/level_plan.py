@@ -1,0 +1,315 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: level_plan
+short_description: Plan live migrations that level hypervisor load, from a snapshot
+version_added: 0.1.0
+description:
+  - Reads a snapshot made by M(cloudops.leveller.hypervisor_load_info) and returns a plan of live
+    migrations, ordered into waves, for M(cloudops.leveller.live_migrate) to carry out.
+  - Pure: the module never talks to a cloud and never changes anything, so it always returns
+    C(changed=false). The same snapshot and options always give the same plan.
+  - Every plan keeps capacity (vCPU, RAM and disk with allocation ratios and reserved amounts),
+    the availability zone, the aggregates, every server-group policy, pins and exclusions;
+    disabled or down hosts never receive.
+  - Strategy C(balance) levels host scores (weighted CPU and memory load). Strategy C(overload)
+    only brings hosts above O(threshold) back below it.
+  - The snapshot and plan formats, every parameter and both algorithms are described in the
+    collection's C(snapshot_plan_reference) guide.
+author:
+  - cloudops.leveller contributors
+options:
+  snapshot:
+    description:
+      - The snapshot, as returned by M(cloudops.leveller.hypervisor_load_info) (its C(snapshot) key).
+      - Exactly one of O(snapshot) and O(snapshot_file) is required.
+    type: dict
+  snapshot_file:
+    description:
+      - Path of a snapshot saved as JSON (or YAML) on the managed node.
+    type: path
+  strategy:
+    description:
+      - C(balance) moves instances from busy to idle hosts until the hosts of each pool are level.
+      - C(overload) moves the busiest instances off hosts above O(threshold) and nothing else.
+    type: str
+    choices: [balance, overload]
+    default: balance
+  weight_cpu:
+    description: Weight of the CPU load in a host's score. Default V(1).
+    type: float
+  weight_memory:
+    description: Weight of the memory load in a host's score. Default V(1).
+    type: float
+  min_load:
+    description:
+      - C(balance) acts on a pool only while its busiest host's score is at least this. Default V(0.5).
+    type: float
+  min_diff:
+    description:
+      - C(balance) acts on a pool only while its max/min score - 1 is at least this. Default V(0.2).
+    type: float
+  min_gain:
+    description:
+      - C(balance) takes a move only if it cuts the sum of squared deviations of host scores from
+        the mean by at least this. Default V(0.001).
+    type: float
+  move_cost_gib:
+    description:
+      - C(balance) ranks moves by spread cut per GiB of RAM copied plus this fixed cost per
+        migration. Default V(2).
+    type: float
+  threshold:
+    description:
+      - C(overload) relieves hosts whose CPU or memory load (a fraction of physical capacity) is
+        above this. Default V(0.85).
+    type: float
+  max_moves:
+    description: At most this many moves in the plan; V(0) means no limit. Default V(20).
+    type: int
+  max_gib:
+    description: At most this much RAM (GiB) copied by the plan; V(0) means no limit. Default V(0).
+    type: float
+  cooldown:
+    description:
+      - Instances whose C(last_moved_at) is less than this many seconds before the snapshot's
+        C(taken_at) stay where they are. Default V(3600).
+    type: int
+  cross_az:
+    description: Allow moves between availability zones. Default V(false).
+    type: bool
+  keep_aggregates:
+    description:
+      - Move instances only between hosts in exactly the same host aggregates. Default V(true).
+    type: bool
+  max_parallel:
+    description: At most this many migrations in one wave. Default V(4).
+    type: int
+  max_per_host:
+    description:
+      - At most this many migrations in one wave per host, incoming and outgoing counted together.
+        Default V(1).
+    type: int
+  exclude:
+    description: Instance ids or names that never move, in addition to pinned instances.
+    type: list
+    elements: str
+  scope:
+    description:
+      - Plan only for these hosts; the others neither give nor receive. A host must match every
+        key given.
+    type: dict
+    suboptions:
+      az:
+        description: Availability zones.
+        type: list
+        elements: str
+      aggregate:
+        description: Host aggregates (a host in any of them matches).
+        type: list
+        elements: str
+      hosts:
+        description: Host names.
+        type: list
+        elements: str
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+notes:
+  - Pin an instance with the metadata C(leveller:pin=true) or the tag C(leveller-pin).
+seealso:
+  - module: cloudops.leveller.hypervisor_load_info
+  - module: cloudops.leveller.live_migrate
+'''
+
+EXAMPLES = r'''
+- name: Take a snapshot of the cloud
+  cloudops.leveller.hypervisor_load_info:
+    cloud: prod
+  register: load
+
+- name: Plan at most 10 moves that level the load, 2 at a time
+  cloudops.leveller.level_plan:
+    snapshot: "{{ load.snapshot }}"
+    strategy: balance
+    max_moves: 10
+    max_parallel: 2
+  register: balance
+
+- name: Show why the planner stopped
+  ansible.builtin.debug:
+    msg: "{{ balance.plan.summary.reason }}"
+
+- name: Plan from a saved snapshot, relieving hosts above 90 % CPU or memory in one AZ
+  cloudops.leveller.level_plan:
+    snapshot_file: /var/lib/leveller/snapshot.json
+    strategy: overload
+    threshold: 0.9
+    scope:
+      az: [nova]
+    exclude: [db-primary]
+  register: relief
+'''
+
+RETURN = r'''
+plan:
+  description: The plan (version 1). The same snapshot and options give a byte-identical plan.
+  returned: success
+  type: dict
+  contains:
+    version:
+      description: Plan format version.
+      type: int
+      sample: 1
+    strategy:
+      description: The strategy that made the plan.
+      type: str
+      sample: balance
+    params:
+      description: Every effective parameter, defaults included.
+      type: dict
+    snapshot_digest:
+      description: C(sha256:<hex>) of the snapshot's placement-relevant state; executors refuse a
+        plan whose digest no longer matches the cloud.
+      type: str
+    moves:
+      description: The moves, by wave, in plan order within a wave.
+      type: list
+      elements: dict
+      contains:
+        instance:
+          description: Instance id.
+          type: str
+        name:
+          description: Instance name.
+          type: str
+        source:
+          description: Host the instance leaves.
+          type: str
+        destination:
+          description: Host the instance goes to.
+          type: str
+        wave:
+          description: Wave number, from 1. Moves of one wave may run together.
+          type: int
+        reason:
+          description: Why this move, with the scores before and after.
+          type: str
+        memory_mb:
+          description: RAM to copy (the flavor's), the move's cost.
+          type: float
+        flavor:
+          description: The instance's flavor C(vcpus), C(memory_mb), C(disk_gb).
+          type: dict
+        source_score_after:
+          description: Predicted score of the source after this move.
+          type: float
+        destination_score_after:
+          description: Predicted score of the destination after this move.
+          type: float
+    waves:
+      description: Number of waves.
+      type: int
+    before:
+      description:
+        - C(hosts) maps each host to its C(score), C(cpu), C(memory) (fractions) and C(instances);
+          C(active=false) marks hosts left alone.
+        - C(spread) gives C(max), C(min), C(ratio) (max/min - 1, null when min is 0), C(stddev),
+          C(mean), C(active_hosts), C(cpu_max), C(cpu_stddev), C(memory_max), C(memory_stddev)
+          over the active hosts.
+      type: dict
+    after:
+      description: The same figures, predicted after every move.
+      type: dict
+    bound:
+      description: Lower bounds known for the strategy's goal, and the gap to them.
+      type: dict
+    skipped:
+      description: Hosts and instances left alone, each with C(kind), C(name) (and C(id), C(host)
+        for instances) and C(reason).
+      type: list
+      elements: dict
+    summary:
+      description: C(moves), C(gib_moved), C(acted) and C(reason) (why the planner stopped).
+      type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import (
+    SnapshotError, from_dict, load_file,
+)
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan
+
+PARAM_OPTIONS = dict(
+    weight_cpu=dict(type='float'),
+    weight_memory=dict(type='float'),
+    min_load=dict(type='float'),
+    min_diff=dict(type='float'),
+    min_gain=dict(type='float'),
+    move_cost_gib=dict(type='float'),
+    threshold=dict(type='float'),
+    max_moves=dict(type='int'),
+    max_gib=dict(type='float'),
+    cooldown=dict(type='int'),
+    cross_az=dict(type='bool'),
+    keep_aggregates=dict(type='bool'),
+    max_parallel=dict(type='int'),
+    max_per_host=dict(type='int'),
+    exclude=dict(type='list', elements='str'),
+    scope=dict(type='dict', options=dict(
+        az=dict(type='list', elements='str'),
+        aggregate=dict(type='list', elements='str'),
+        hosts=dict(type='list', elements='str'),
+    )),
+)
+
+
+def main():
+    argument_spec = dict(
+        snapshot=dict(type='dict'),
+        snapshot_file=dict(type='path'),
+        strategy=dict(type='str', default='balance', choices=['balance', 'overload']),
+    )
+    argument_spec.update(PARAM_OPTIONS)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[('snapshot', 'snapshot_file')],
+        required_one_of=[('snapshot', 'snapshot_file')],
+        supports_check_mode=True,
+    )
+    params = dict((name, module.params[name]) for name in PARAM_OPTIONS
+                  if module.params[name] is not None)
+    if 'scope' in params:
+        params['scope'] = dict((k, v) for k, v in params['scope'].items() if v)
+    try:
+        if module.params['snapshot_file']:
+            snapshot = load_file(module.params['snapshot_file'])
+        else:
+            snapshot = from_dict(module.params['snapshot'])
+    except SnapshotError as exc:
+        module.fail_json(msg="invalid snapshot: %s" % exc)
+    try:
+        plan = make_plan(snapshot, module.params['strategy'], params)
+    except PlanError as exc:
+        module.fail_json(msg="invalid parameter: %s" % exc)
+    module.exit_json(changed=False, plan=plan.to_dict())
+
+
+if __name__ == '__main__':
+    main()
