@@ -17,7 +17,8 @@ options:
         V(http://prometheus:9090) or V(https://monitor.example.org/prometheus).
       - A full query URL as seed 000 used it (V(http://prometheus:9090/api/v1/query)) works too.
       - Required when O(sources) contains V(prometheus).
-      - Falls back to the environment variables E(LEVELLER_PROMETHEUS_URL), then E(PROMETHEUS_QUERY_URL).
+      - Falls back to the environment variable E(LEVELLER_PROMETHEUS_URL), or if that is unset or
+        empty, E(PROMETHEUS_QUERY_URL).
     type: str
   query_cpu:
     description:

@@ -270,6 +270,7 @@ import tempfile
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerError, connect, openstack_argument_spec,
@@ -281,6 +282,14 @@ try:
     from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import validate as validate_snapshot
 except ImportError:  # the snapshot contract module needs Python 3.7+ (dataclasses)
     validate_snapshot = None
+
+
+def first_set_env(*names):
+    """The first of the environment variables that is set and not empty."""
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise AnsibleFallbackNotFound
 
 
 def argument_spec():
@@ -303,8 +312,8 @@ def argument_spec():
         weight_cpu=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_CPU'])),
         weight_memory=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_MEM'])),
         dest=dict(type='path'),
-        prometheus_url=dict(type='str', fallback=(env_fallback, ['LEVELLER_PROMETHEUS_URL',
-                                                                 'PROMETHEUS_QUERY_URL'])),
+        prometheus_url=dict(type='str', fallback=(first_set_env, ['LEVELLER_PROMETHEUS_URL',
+                                                                  'PROMETHEUS_QUERY_URL'])),
         query_cpu=dict(type='str', default=prom.DEFAULT_QUERY_CPU,
                        fallback=(env_fallback, ['PROMETHEUS_CPU_USED'])),
         query_memory=dict(type='str', default=prom.DEFAULT_QUERY_MEMORY,

@@ -75,6 +75,16 @@ def test_seed_000_environment_is_accepted(run, monkeypatch):
     assert p['scope']['availability_zones'] == ['az1', 'az2']
 
 
+def test_an_empty_leveller_variable_lets_the_seed_url_through(run, monkeypatch):
+    monkeypatch.setenv('LEVELLER_PROMETHEUS_URL', '')
+    monkeypatch.setenv('PROMETHEUS_QUERY_URL', 'http://seed:9090/api/v1/query')
+    _result, seen = run({})
+    assert seen['params']['prometheus_url'] == 'http://seed:9090/api/v1/query'
+    monkeypatch.setenv('LEVELLER_PROMETHEUS_URL', 'http://new:9090')
+    _result, seen = run({})
+    assert seen['params']['prometheus_url'] == 'http://new:9090'
+
+
 def test_options_win_over_the_environment_and_defaults_apply(run, monkeypatch):
     monkeypatch.setenv('PROMETHEUS_CPU_USED', 'from_env')
     monkeypatch.setenv('OS_LIMIT_TO_AZ', 'az1')
