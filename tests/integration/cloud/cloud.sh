@@ -54,7 +54,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() {  # name, command... (own session: PID = process group id)
   local name=$1; shift
   if alive "$name"; then return 0; fi
-  setsid "$@" > "$LOGD/$name.out" 2>&1 < /dev/null &
+  setsid "$@" > "$LOGD/$name.out" 2>&1 < /dev/null 9>&- &
   echo $! > "$PIDS/$name.pid"
 }
 stop_group() {  # pids...: TERM the groups, wait up to $GRACE s (10), then KILL
@@ -529,6 +529,15 @@ cmd_smoke() {
   "$PY" "$HERE/smoke.py" "$@"
 }
 
+lock() {  # one install/up/down/compute at a time (daemons do not inherit fd 9)
+  mkdir -p "$BASE"
+  exec 9> "$BASE/.lock"
+  flock -w 600 9 || die "another cloud.sh holds $BASE/.lock"
+}
+
+case ${1:-} in
+  install|up|down|compute) lock ;;
+esac
 case ${1:-} in
   install) cmd_install ;;
   up) cmd_up ;;
