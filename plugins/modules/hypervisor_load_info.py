@@ -26,7 +26,7 @@ description:
     locked, and not pinned by metadata C(leveller:pin) (V(true), V(yes), V(1)) or the tag
     C(leveller-pin); otherwise C(not_migratable_reason) says why.
 author:
-  - cloudops.leveller contributors
+  - cloudops.leveller contributors (@cloudops-leveller)
 options:
   sources:
     description:

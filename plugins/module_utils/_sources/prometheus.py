@@ -11,6 +11,7 @@ from it (by default it strips ``:port`` and the domain), and an explicit map tha
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 import traceback
 
@@ -141,7 +142,7 @@ def samples(name, promql, result, label, ratio=True):
         except (TypeError, ValueError):
             raise LevellerError('the %s query %r returned %r for %s, not a number'
                                 % (name, promql, raw, labels.get(label)), FailureClass.CONFIGURATION)
-        if value != value:  # NaN, e.g. 0/0 on an idle counter
+        if math.isnan(value):  # e.g. 0/0 on an idle counter
             continue
         if ratio:
             if value < -EPSILON or value > 1 + EPSILON:

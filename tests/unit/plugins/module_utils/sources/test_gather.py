@@ -77,7 +77,7 @@ def test_host_without_metrics_fails_by_default_naming_it_and_the_label():
         run(skip=(3,))
     msg = str(err.value)
     assert err.value.failure == 'inconsistent'
-    assert 'compute3' in msg and 'compute1' not in msg.split('(')[0]
+    assert 'compute3' in msg and 'compute1' not in msg.split('(', maxsplit=1)[0]
     assert 'prometheus_host_label' in msg and 'allow_missing_load' in msg
 
 

@@ -99,7 +99,7 @@ def test_service_state_and_aggregate_zone():
                  'state': 'down', 'forced_down': True, 'disabled_reason': 'maintenance'}]
     hyps = [{'id': 'u1', 'hypervisor_hostname': 'c1', 'service': {'host': 'c1'}}]
     aggs = [{'name': 'b', 'hosts': ['c1'], 'availability_zone': 'az9'}, {'name': 'a', 'hosts': ['c1']}]
-    hosts, _ = nova.build_hosts(services, hyps, aggs)
+    hosts, _ids = nova.build_hosts(services, hyps, aggs)
     assert hosts['c1'] == {'name': 'c1', 'hypervisor_hostname': 'c1', 'az': 'az9',
                            'aggregates': ['a', 'b'], 'enabled': False, 'up': False,
                            'forced_down': True, 'disabled_reason': 'maintenance'}
@@ -183,8 +183,8 @@ def _counts(n_hosts, per_host, scope=None, page_cap=1000):
 
 
 def test_nova_calls_do_not_grow_with_hosts_or_instances():
-    small, _ = _counts(2, 1)
-    big, _ = _counts(40, 20)
+    small, _log = _counts(2, 1)
+    big, _log = _counts(40, 20)
     assert small['nova'] == big['nova'] == 6
     assert small['placement'] == big['placement'] == 1
     # Placement has no bulk read of inventories/usages: two calls per host in scope.
@@ -193,8 +193,8 @@ def test_nova_calls_do_not_grow_with_hosts_or_instances():
 
 
 def test_scope_of_one_host_costs_the_same_nova_calls_and_two_placement_calls():
-    one, _ = _counts(4, 3, scope={'hosts': ['compute2']})
-    four, _ = _counts(4, 3)
+    one, _log = _counts(4, 3, scope={'hosts': ['compute2']})
+    four, _log = _counts(4, 3)
     assert one['nova'] == four['nova']
     assert one['placement'] == four['placement']
     assert (one['placement_per_host'], four['placement_per_host']) == (2, 8)
@@ -203,7 +203,7 @@ def test_scope_of_one_host_costs_the_same_nova_calls_and_two_placement_calls():
 def test_nova_calls_grow_with_pages():
     # 30 servers, Nova caps pages at 7: servers take ceil(31/7)=5 calls instead of 1.
     counts, log = _counts(3, 10, page_cap=7)
-    server_calls = [u for s, u, _ in log if u.startswith('/servers/detail')]
+    server_calls = [u for _s, u, _m in log if u.startswith('/servers/detail')]
     assert len(server_calls) == 5
     assert counts['nova'] == 6 + 4
 

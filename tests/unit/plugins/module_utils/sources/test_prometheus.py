@@ -93,9 +93,10 @@ def test_values_outside_0_1_are_a_units_error():
 
 
 def test_float_noise_at_the_edges_is_clamped_and_nan_skipped():
-    out = prom.samples('cpu', 'q', [series('1.0000001', instance='a'), series('-0.000001', instance='b'),
-                                     series('NaN', instance='c')], 'instance')
-    assert [(k, v) for k, v, _ in out] == [('a', 1.0), ('b', 0.0)]
+    result = [series('1.0000001', instance='a'), series('-0.000001', instance='b'),
+              series('NaN', instance='c')]
+    out = prom.samples('cpu', 'q', result, 'instance')
+    assert [(k, v) for k, v, _labels in out] == [('a', 1.0), ('b', 0.0)]
 
 
 def test_missing_host_label_names_the_labels_it_has():
