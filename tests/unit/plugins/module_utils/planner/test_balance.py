@@ -30,7 +30,7 @@ def two_hosts(busy_cpu=0.8, idle_cpu=0.2, memory=0.0, count=8):
 
 
 def test_registry_lists_both_strategies():
-    assert sorted(STRATEGIES) == ["balance", "overload"]
+    assert set(["balance", "overload"]) <= set(STRATEGIES)
 
 
 def test_min_load_just_above_and_below():
@@ -46,8 +46,8 @@ def test_min_load_just_above_and_below():
 def test_min_diff_just_above_and_below():
     cloud = two_hosts(busy_cpu=0.6, idle_cpu=0.5)
     # max/min - 1 = 0.2
-    assert plan_of(cloud, min_load=0, min_diff=0.19)["summary"]["moves"] > 0
-    level = plan_of(cloud, min_load=0, min_diff=0.21)
+    assert plan_of(cloud, min_load=0, min_diff=0.19, min_gain=0.001)["summary"]["moves"] > 0
+    level = plan_of(cloud, min_load=0, min_diff=0.21, min_gain=0.001)
     assert level["summary"]["moves"] == 0 and "min_diff" in level["summary"]["reason"]
 
 
@@ -229,7 +229,7 @@ def test_bad_params_name_the_parameter():
         make_plan(cloud, "balance", {"max_moves": -1})
     with pytest.raises(PlanError, match="^threshold: unknown parameter"):
         make_plan(cloud, "balance", {"threshold": 0.5})
-    with pytest.raises(PlanError, match="^strategy: expected one of balance, overload"):
+    with pytest.raises(PlanError, match="^strategy: expected one of balance, .*got 'pack'"):
         make_plan(cloud, "pack", {})
     with pytest.raises(PlanError, match="^scope: unknown key zone"):
         make_plan(cloud, "balance", {"scope": {"zone": ["x"]}})
