@@ -176,12 +176,18 @@ def _is_number(value):
         and value not in (float("inf"), float("-inf"))
 
 
+_INF = float("inf")
+
+
 def _number(obj, key, path, default=None, required=False, minimum=0.0, positive=False):
-    if key not in obj or obj[key] is None:
+    value = obj.get(key)
+    if value is None:
         if required:
             raise SnapshotError("%s.%s: required field is missing" % (path, key))
         return default
-    value = obj[key]
+    kind = type(value)
+    if (kind is int or kind is float) and value < _INF and (value > 0 if positive else value >= minimum):
+        return value  # the common case, checked cheaply (NaN fails every comparison)
     if positive:
         if not _is_number(value) or value <= 0:
             _fail("%s.%s" % (path, key), "a number > 0", value)

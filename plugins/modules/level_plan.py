@@ -58,12 +58,12 @@ options:
   min_gain:
     description:
       - C(balance) takes a move only if it cuts the sum of squared deviations of host scores from
-        the mean by at least this. Default V(0.001).
+        the mean by at least this. Default V(0.005).
     type: float
   move_cost_gib:
     description:
       - C(balance) ranks moves by spread cut per GiB of RAM copied plus this fixed cost per
-        migration. Default V(2).
+        migration. Default V(4).
     type: float
   threshold:
     description:

@@ -28,8 +28,8 @@ PARAMS = dict(COMMON_PARAMS)
 PARAMS.update({
     "min_load": (0.5, lambda n, v: _check_number(n, v, 0)),
     "min_diff": (0.2, lambda n, v: _check_number(n, v, 0)),
-    "min_gain": (0.001, lambda n, v: _check_number(n, v, 0)),
-    "move_cost_gib": (2.0, lambda n, v: _check_number(n, v, 0)),
+    "min_gain": (0.005, lambda n, v: _check_number(n, v, 0)),
+    "move_cost_gib": (4.0, lambda n, v: _check_number(n, v, 0)),
 })
 
 # How many of a pool's least-loaded hosts a step considers first, and then if none of them fits.

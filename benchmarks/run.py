@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planner benchmark: synthetic clouds of 100, 1,000 and 10,000 hosts, both strategies.
+
+Prints a table and writes benchmarks/results/bench.json. Figures, not pass/fail. Needs the
+collection importable (PYTHONPATH pointing at the directory that holds ansible_collections/),
+which ``make bench`` arranges.
+
+    python benchmarks/run.py                 # 100, 1000, 10000 hosts
+    python benchmarks/run.py --quick         # 100 and 1000 hosts
+    python benchmarks/run.py --sizes 200,500 --seed 3
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from check import check  # noqa: E402  (benchmark-local, independent of the planner)
+from generate import generate  # noqa: E402
+
+try:
+    from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
+    from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan
+except ImportError as exc:  # pragma: no cover - a setup problem, explained to the operator
+    sys.exit("cannot import the collection (%s): set PYTHONPATH to the directory that contains "
+             "ansible_collections/cloudops/leveller, or run `make bench`" % exc)
+
+# Effective parameters for the benchmark: no move budget, so the figures show what each
+# strategy does when left to finish; every other parameter keeps its default.
+PARAMS = {
+    "balance": {"max_moves": 0},
+    "overload": {"max_moves": 0},
+}
+
+
+def run_case(hosts, seed, strategy, data=None, snapshot=None):
+    data = data or generate(hosts, seed)
+    if snapshot is None:
+        snapshot = from_dict(data)
+    wall, cpu = time.perf_counter(), time.process_time()
+    plan = make_plan(snapshot, strategy, PARAMS[strategy]).to_dict()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    plan = json.loads(json.dumps(plan))
+    report = check(data, plan)
+    before, after = plan["before"]["spread"], plan["after"]["spread"]
+    return {
+        "hosts": hosts, "instances": len(data["instances"]), "seed": seed, "strategy": strategy,
+        "params": PARAMS[strategy], "plan_seconds": round(wall, 3), "plan_cpu_seconds": round(cpu, 3),
+        "moves": plan["summary"]["moves"], "gib_moved": plan["summary"]["gib_moved"],
+        "waves": plan["waves"],
+        "before": before, "after": after, "bound": plan["bound"],
+        "violations": report["violations"], "violations_by_kind": report["by_kind"],
+        "violation_examples": report["examples"][:5], "reason": plan["summary"]["reason"],
+    }
+
+
+def _fmt(value, digits=3):
+    return "-" if value is None else ("%.*f" % (digits, value))
+
+
+def table(rows):
+    head = ("hosts", "inst", "strategy", "plan s", "cpu s", "moves", "GiB", "ratio before>after",
+            "stddev before>after", "cpu sd before>after", "viol")
+    lines = [head]
+    for r in rows:
+        b, a = r["before"], r["after"]
+        lines.append((
+            str(r["hosts"]), str(r["instances"]), r["strategy"], "%.2f" % r["plan_seconds"],
+            "%.2f" % r["plan_cpu_seconds"], str(r["moves"]), "%.0f" % r["gib_moved"],
+            "%s > %s" % (_fmt(b["ratio"], 2), _fmt(a["ratio"], 2)),
+            "%s > %s" % (_fmt(b["stddev"]), _fmt(a["stddev"])),
+            "%s > %s" % (_fmt(b["cpu_stddev"]), _fmt(a["cpu_stddev"])),
+            str(r["violations"])))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append("  ".join(cell.rjust(widths[i]) if i not in (2,) else cell.ljust(widths[i])
+                             for i, cell in enumerate(line)))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="cloudops.leveller planner benchmark")
+    parser.add_argument("--sizes", default=None, help="comma-separated host counts (default 100,1000,10000)")
+    parser.add_argument("--quick", action="store_true", help="only 100 and 1000 hosts")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--strategies", default="balance,overload")
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "bench.json"))
+    args = parser.parse_args(argv)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    else:
+        sizes = [100, 1000] if args.quick else [100, 1000, 10000]
+    rows = []
+    for hosts in sizes:
+        data = generate(hosts, args.seed)
+        start = time.perf_counter()
+        snapshot = from_dict(data)
+        load_seconds = time.perf_counter() - start
+        for strategy in args.strategies.split(","):
+            row = run_case(hosts, args.seed, strategy, data, snapshot)
+            row["snapshot_load_seconds"] = round(load_seconds, 3)
+            rows.append(row)
+            sys.stderr.write("%d hosts %s: %.2f s, %d moves, %d violations\n" % (
+                hosts, strategy, row["plan_seconds"], row["moves"], row["violations"]))
+    text = table(rows)
+    print(text)
+    print("plan s = wall clock, cpu s = process CPU time (the machine may be shared);"
+          " violations counted by benchmarks/check.py")
+    try:
+        load = os.getloadavg()
+    except (AttributeError, OSError):
+        load = None
+    result = {"rows": rows, "table": text, "python": platform.python_version(),
+              "machine": platform.machine(), "cpus": os.cpu_count(), "loadavg": load,
+              "sizes": sizes, "seed": args.seed}
+    directory = os.path.dirname(args.output)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory)
+    with open(args.output, "w") as handle:
+        json.dump(result, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    print("written: %s" % os.path.relpath(args.output))
+    return 0 if all(r["violations"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
