@@ -375,6 +375,14 @@ def _fetch_placement(api, providers_by_host, max_workers):
         return dict(pool.map(one, items))
 
 
+def _run_all(reads, max_workers):
+    """Run the named zero-argument callables in a bounded pool; the first error is raised."""
+    names = sorted(reads)
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
+        futures = dict((name, pool.submit(reads[name])) for name in names)
+        return dict((name, futures[name].result()) for name in names)
+
+
 def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, now=None,
             counter=None):
     """Read Nova and Placement; return (hosts list, instances list, source info, counter).
@@ -382,10 +390,28 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
     Hosts outside ``scope`` and instances on them are left out.  Raises LevellerError.
     """
     api = Api(conn, counter)
-    services = api.get('compute', '/os-services?binary=nova-compute', 'nova').get('services') or []
-    hypervisors = _paged(api, '/os-hypervisors/detail', 'hypervisors', {}, 'nova', page_size)
-    aggregates = api.get('compute', '/os-aggregates', 'nova').get('aggregates') or []
-    hosts, hv_ids = build_hosts(services, hypervisors, aggregates)
+    # Create the proxies and discover their endpoints once, before the threads share them.
+    source = {'url': _endpoint(conn, 'compute'), 'microversion': NOVA_MICROVERSION}
+    placement = {'url': _endpoint(conn, 'placement'), 'microversion': PLACEMENT_MICROVERSION}
+    mig_params = {}
+    if history_hours and now is not None:
+        mig_params['changes-since'] = _hours_before(now, history_hours)
+    # The list reads do not depend on each other: run them side by side (same calls, less time).
+    reads = {
+        'services': lambda: api.get('compute', '/os-services?binary=nova-compute', 'nova').get('services') or [],
+        'hypervisors': lambda: _paged(api, '/os-hypervisors/detail', 'hypervisors', {}, 'nova', page_size),
+        'aggregates': lambda: api.get('compute', '/os-aggregates', 'nova').get('aggregates') or [],
+        'servers': lambda: _paged(api, '/servers/detail', 'servers', {'all_tenants': 'True'}, 'nova',
+                                  page_size),
+        'groups': lambda: _offset_paged(api, '/os-server-groups', 'server_groups',
+                                        {'all_projects': 'True'}, 'nova', page_size),
+        'migrations': lambda: _paged(api, '/os-migrations', 'migrations', mig_params, 'nova',
+                                     page_size, marker_key='uuid'),
+        'providers': lambda: api.get('placement', '/resource_providers', 'placement').get(
+            'resource_providers') or [],
+    }
+    got = _run_all(reads, max_workers)
+    hosts, hv_ids = build_hosts(got['services'], got['hypervisors'], got['aggregates'])
     hosts = dict((n, h) for n, h in hosts.items() if in_scope(h, scope))
     if scope and scope.get('hosts'):
         known = set(hosts) | set(h['hypervisor_hostname'] for h in hosts.values())
@@ -397,18 +423,9 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
         raise LevellerError('no compute host matches the scope %r' % (scope,),
                             FailureClass.CONFIGURATION)
     hv_ids = dict((n, hv_ids[n]) for n in hosts)
+    servers, groups, migrations = got['servers'], got['groups'], got['migrations']
 
-    servers = _paged(api, '/servers/detail', 'servers', {'all_tenants': 'True'}, 'nova', page_size)
-    groups = _offset_paged(api, '/os-server-groups', 'server_groups', {'all_projects': 'True'},
-                           'nova', page_size)
-    mig_params = {}
-    if history_hours and now is not None:
-        mig_params['changes-since'] = _hours_before(now, history_hours)
-    migrations = _paged(api, '/os-migrations', 'migrations', mig_params, 'nova', page_size,
-                        marker_key='uuid')
-
-    providers = api.get('placement', '/resource_providers', 'placement').get('resource_providers') or []
-    providers_by_host = map_providers(hv_ids, hosts, providers)
+    providers_by_host = map_providers(hv_ids, hosts, got['providers'])
     resources = _fetch_placement(api, providers_by_host, max_workers)
 
     instances = build_instances(servers, hosts, groups, last_moves(migrations))
@@ -423,11 +440,6 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
         h['load_source'] = 'none'
         h['instances'] = count.get(name, 0)
         out_hosts.append(h)
-    source = {
-        'url': _endpoint(conn, 'compute'),
-        'microversion': NOVA_MICROVERSION,
-    }
-    placement = {'url': _endpoint(conn, 'placement'), 'microversion': PLACEMENT_MICROVERSION}
     return out_hosts, instances, {'nova': source, 'placement': placement}, api.counter
 
 
