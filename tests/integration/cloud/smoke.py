@@ -157,6 +157,19 @@ def main():
                   mem0['compute1:9100'], m1['compute1:9100'],
                   mem0['compute2:9100'], m1['compute2:9100']))
 
+        def inst_series():
+            q = 'ceilometer_memory_usage{resource="%s"}' % a
+            url = PROM + '/api/v1/query?' + urllib.parse.urlencode({'query': q})
+            with urllib.request.urlopen(url, timeout=5) as r:
+                res = json.load(r)['data']['result']
+            return res if res and res[0]['metric'].get('vm_instance') == 'compute2' else None
+        r = wait(inst_series, 30, 'ceilometer_memory_usage of smoke-a on compute2', 1)
+        cpu_a = prom('rate(ceilometer_cpu{resource="%s"}[1m]) / 1e9' % a)
+        check('per-instance ceilometer_* series',
+              r and cpu_a and list(cpu_a.values())[0] > 0,
+              'memory_usage %s MB, cpu %.2f vCPU-s/s' % (
+                  r[0]['value'][1], list(cpu_a.values())[0] if cpu_a else -1))
+
         # fault: migration-fail
         set_meta(conn, b, {'leveller-test:fault': 'migration-fail'})
         t = time.time()
