@@ -7,10 +7,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
-from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import balance, drain, overload
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import balance, consolidate, drain, overload
 
 STRATEGIES = {
     balance.NAME: balance,
+    consolidate.NAME: consolidate,
     drain.NAME: drain,
     overload.NAME: overload,
 }

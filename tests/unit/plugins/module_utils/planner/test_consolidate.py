@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Strategy consolidate: worked cases at the edges, and invariants on random clouds."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import json
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.cloudops.leveller.benchmarks.check import check
+from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict, parse_time
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import STRATEGIES, make_plan
+from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.planner.cloud import (
+    TAKEN_AT, clouds, group, host, instance, snapshot,
+)
+
+KEYS = ("vcpus", "memory_mb", "disk_gb")
+
+
+def consolidate(cloud, **params):
+    plan = make_plan(from_dict(cloud), "consolidate", params).to_dict()
+    return json.loads(json.dumps(plan, sort_keys=True))
+
+
+def small(name, **extra):
+    """A host of 8 vCPUs (32 schedulable), 10 GiB RAM and 100 GB disk, allocation-levelled."""
+    return host(name, vcpus=8, memory_mb=10240, disk_gb=100, **extra)
+
+
+def vm(ident, on, memory_mb, **extra):
+    return instance(ident, on, vcpus=1, memory_mb=memory_mb, disk_gb=1, **extra)
+
+
+def host_reason(plan, name):
+    return [s["reason"] for s in plan["skipped"] if s["kind"] == "host" and s["name"] == name][0]
+
+
+# ------------------------------------------------------------------ worked cases
+
+def test_registered():
+    assert "consolidate" in STRATEGIES
+
+
+def test_empties_the_emptiest_host_onto_the_best_fit():
+    cloud = snapshot([small("a"), small("b"), small("c")],
+                     [vm("i1", "a", 1024), vm("b1", "b", 6144), vm("c1", "c", 2048)])
+    plan = consolidate(cloud)
+    # a goes first (fewest instances, least used); b has the least RAM left that still takes i1.
+    assert [(m["instance"], m["source"], m["destination"]) for m in plan["moves"]][0] == ("i1", "a", "b")
+    assert "a" in plan["freed_hosts"]
+    assert plan["after"]["hosts"]["a"]["instances"] == 0
+    assert plan["bound"]["hosts_used_after"] == 3 - len(plan["freed_hosts"])
+    assert plan["summary"]["reason"].startswith("%d moves free" % len(plan["moves"]))
+
+
+def test_all_or_nothing_per_host():
+    # b and c (pinned instances) stay used with 4 GiB free under the ceiling (0.8 x 10 GiB) each:
+    # 8 GiB in all, enough for a's 8 GiB on paper, but the third instance finds only 1 GiB pieces.
+    pin = {"tags": ["leveller-pin"]}
+    cloud = snapshot([small("a"), small("b"), small("c")],
+                     [vm("i1", "a", 3072), vm("i2", "a", 3072), vm("i3", "a", 2048),
+                      vm("b1", "b", 4096, **pin), vm("c1", "c", 4096, **pin)])
+    plan = consolidate(cloud)
+    assert plan["moves"] == [] and plan["freed_hosts"] == []
+    assert "vm-i3 fits on no other used host" in host_reason(plan, "a")
+    assert plan["after"]["hosts"] == plan["before"]["hosts"]  # tentative moves were undone
+    loose = consolidate(cloud, max_load_after=1.0)
+    assert sorted(m["instance"] for m in loose["moves"]) == ["i1", "i2", "i3"] and loose["freed_hosts"] == ["a"]
+    roomless = consolidate(cloud, max_load_after=0.5)
+    assert "need 8192 memory_mb" in host_reason(roomless, "a")
+
+
+def test_never_onto_an_empty_host():
+    cloud = snapshot([small("a"), small("e")], [vm("i1", "a", 1024)])
+    plan = consolidate(cloud)
+    assert plan["moves"] == []
+    assert plan["bound"]["hosts_used_before"] == 1 and plan["bound"]["hosts_needed_at_least"] == 1
+
+
+def test_ceiling_counts_measured_load_too():
+    cloud = snapshot([small("a", cpu=0.1, memory=0.1), small("b", cpu=0.75, memory=0.2)],
+                     [vm("i1", "a", 1024, cpu=1.0, memory=0.5), vm("b1", "b", 1024)])
+    # i1 adds a full core of 8 to b's measured cpu: 0.75 + 0.125 > 0.8.
+    assert consolidate(cloud)["moves"] == []
+    assert len(consolidate(cloud, max_load_after=0.9)["moves"]) == 1
+
+
+@pytest.mark.parametrize("extra,reason", [
+    ({"last_moved_at": "2026-11-22T21:30:00Z"}, "just received vm-i1"),
+    ({"tags": ["leveller-pin"]}, "holds vm-i1, which stays: pinned by tag"),
+    ({"status": "SHUTOFF"}, "holds vm-i1, which stays: status SHUTOFF"),
+    ({"migratable": False}, "holds vm-i1, which stays: not migratable"),
+])
+def test_hosts_that_cannot_be_emptied_say_why(extra, reason):
+    cloud = snapshot([small("a"), small("b")], [vm("i1", "a", 1024, **extra), vm("b1", "b", 4096)])
+    plan = consolidate(cloud)
+    assert all(m["source"] != "a" for m in plan["moves"])
+    assert reason in host_reason(plan, "a")
+    # b can be emptied onto a, which stays used anyway.
+    assert plan["freed_hosts"] == ["b"]
+
+
+def test_a_host_that_received_is_not_emptied_in_the_same_plan():
+    cloud = snapshot([small("a"), small("b"), small("c")],
+                     [vm("i1", "a", 1024), vm("b1", "b", 1024), vm("b2", "b", 1024), vm("c1", "c", 2048)])
+    plan = consolidate(cloud)
+    sources = set(m["source"] for m in plan["moves"])
+    destinations = set(m["destination"] for m in plan["moves"])
+    assert plan["moves"] and not sources & destinations
+    assert len(set(m["instance"] for m in plan["moves"])) == len(plan["moves"])
+    assert any("received instances in this plan" in s["reason"] for s in plan["skipped"])
+
+
+def test_anti_affinity_is_kept():
+    anti = group("g", "anti-affinity", ["i1", "b1"])
+    cloud = snapshot([small("a"), small("b"), small("c")],
+                     [vm("i1", "a", 1024, groups=[anti]), vm("b1", "b", 6144, groups=[anti]), vm("c1", "c", 2048)])
+    plan = consolidate(cloud)
+    assert ("i1", "b") not in [(m["instance"], m["destination"]) for m in plan["moves"]]
+    assert check(cloud, plan)["violations"] == 0
+
+
+def test_bound_on_a_uniform_cloud():
+    # Four hosts holding 2 GiB each: 8 GiB fit under 0.8 x 10 GiB on one host.
+    cloud = snapshot([small(n) for n in "abcd"], [vm("i" + n, n, 2048) for n in "abcd"])
+    plan = consolidate(cloud)
+    bound = plan["bound"]
+    assert bound["hosts_needed_at_least"] == 1 and bound["hosts_used_before"] == 4
+    assert bound["hosts_used_after"] == 1 and bound["gap"] == 0 and len(plan["freed_hosts"]) == 3
+    assert bound["by_pool"][0]["binding"] == "memory_mb"
+
+
+def test_budgets_and_max_hosts():
+    cloud = snapshot([small(n) for n in "abcd"], [vm("i" + n, n, 2048) for n in "abcd"])
+    assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
+    assert "max_hosts 1 reached" in consolidate(cloud, max_hosts=1)["skipped"][-1]["reason"]
+    assert len(consolidate(cloud, max_moves=2)["moves"]) == 2
+    assert consolidate(cloud, max_gib=1)["moves"] == []
+    two = snapshot([small("a"), small("b")], [vm("a1", "a", 1024), vm("a2", "a", 1024), vm("b1", "b", 1024),
+                                               vm("b2", "b", 1024)])
+    refused = consolidate(two, max_moves=1)
+    assert refused["moves"] == [] and "would exceed max_moves 1" in host_reason(refused, "a")
+
+
+def test_bad_parameters():
+    cloud = snapshot([small("a")], [])
+    for value in (0, 1.5, -1):
+        with pytest.raises(PlanError, match="^max_load_after"):
+            consolidate(cloud, max_load_after=value)
+    assert consolidate(cloud)["summary"]["reason"] == "no moves: no active host holds instances"
+
+
+# ------------------------------------------------------------------ invariants
+
+consolidate_params = st.fixed_dictionaries({
+    "max_load_after": st.sampled_from([0.5, 0.8, 1.0]),
+    "max_moves": st.sampled_from([0, 0, 3]),
+    "max_hosts": st.sampled_from([0, 0, 1]),
+    "cooldown": st.sampled_from([0, 3600]),
+    "cross_az": st.booleans(),
+    "keep_aggregates": st.booleans(),
+    "max_parallel": st.integers(1, 4),
+    "max_per_host": st.integers(1, 3),
+})
+
+
+def _room(entry):
+    return [(entry["capacity"][k] - (entry.get("reserved") or {}).get(k, 0))
+            * (entry.get("allocation_ratio") or {}).get(k, 1.0) for k in KEYS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cloud=clouds, chosen=consolidate_params)
+def test_every_rule_holds_and_hosts_empty_whole(cloud, chosen):
+    plan = consolidate(cloud, **chosen)
+    report = check(cloud, plan)
+    assert report["violations"] == 0, report["examples"]
+    sources = set(m["source"] for m in plan["moves"])
+    destinations = set(m["destination"] for m in plan["moves"])
+    # All or nothing per host: a host that gives an instance gives every one and is freed.
+    assert sources == set(plan["freed_hosts"])
+    for name in sources:
+        assert plan["after"]["hosts"][name]["instances"] == 0
+    # Never onto an empty host, nor onto one freed in this plan.
+    held = set(i["host"] for i in cloud["instances"])
+    assert destinations <= held and not destinations & sources
+    if chosen["max_hosts"]:
+        assert len(plan["freed_hosts"]) <= chosen["max_hosts"]
+    # Hosts that just received an instance are not emptied.
+    taken = parse_time(TAKEN_AT)
+    for inst in cloud["instances"]:
+        if chosen["cooldown"] and inst.get("last_moved_at") and \
+                (taken - parse_time(inst["last_moved_at"])).total_seconds() < chosen["cooldown"]:
+            assert inst["host"] not in sources
+    # The ceiling holds on every host that receives, recomputed from the snapshot.
+    ceiling = chosen["max_load_after"]
+    hosts = dict((h["name"], h) for h in cloud["hosts"])
+    used = {}
+    for inst in cloud["instances"]:
+        total = used.setdefault(inst["host"], [0.0, 0.0, 0.0])
+        for index, key in enumerate(KEYS):
+            total[index] += inst["flavor"][key]
+    moved = dict((m["instance"], m) for m in plan["moves"])
+    for inst in cloud["instances"]:
+        if inst["id"] in moved:
+            for index, key in enumerate(KEYS):
+                used[inst["host"]][index] -= inst["flavor"][key]
+                used[moved[inst["id"]]["destination"]][index] += inst["flavor"][key]
+    for name in destinations:
+        room = _room(hosts[name])
+        assert all(used[name][i] <= ceiling * room[i] + 1e-6 for i in range(3))
+        after = plan["after"]["hosts"][name]
+        assert after["cpu"] <= ceiling + 1e-6 and after["memory"] <= ceiling + 1e-6
+    # The bound is a bound: no plan beats it.
+    bound = plan["bound"]
+    assert bound["hosts_needed_at_least"] <= bound["hosts_used_after"] <= bound["hosts_used_before"]
+    assert bound["hosts_used_before"] - bound["hosts_used_after"] == len(plan["freed_hosts"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(cloud=clouds, chosen=consolidate_params, seed=st.integers(0, 1000))
+def test_same_input_same_plan_whatever_the_order(cloud, chosen, seed):
+    first = json.dumps(consolidate(cloud, **chosen), sort_keys=True)
+    shuffled = copy.deepcopy(cloud)
+    rng = random.Random(seed)
+    rng.shuffle(shuffled["hosts"])
+    rng.shuffle(shuffled["instances"])
+    for inst in shuffled["instances"]:
+        rng.shuffle(inst["server_groups"])
+    assert json.dumps(consolidate(shuffled, **chosen), sort_keys=True) == first
