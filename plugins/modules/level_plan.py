@@ -13,13 +13,17 @@ version_added: 0.1.0
 description:
   - Reads a snapshot made by M(cloudops.leveller.hypervisor_load_info) and returns a plan of live
     migrations, ordered into waves, for M(cloudops.leveller.live_migrate) to carry out.
-  - Pure: the module never talks to a cloud and never changes anything, so it always returns
+  - The module never talks to a cloud and never changes anything, so it always returns
     C(changed=false). The same snapshot and options always give the same plan.
   - Every plan keeps capacity (vCPU, RAM and disk with allocation ratios and reserved amounts),
     the availability zone, the aggregates, every server-group policy, pins and exclusions;
     disabled or down hosts never receive.
   - Strategy C(balance) levels host scores (weighted CPU and memory load). Strategy C(overload)
     only brings hosts above O(threshold) back below it.
+  - Strategy C(drain) empties the hosts named in O(hosts) for maintenance, spreading their
+    instances over the idlest hosts, all-or-nothing unless O(partial=true). Strategy
+    C(consolidate) empties whole hosts by packing their instances onto other used hosts under
+    O(max_load_after), and lists them in the plan's C(freed_hosts).
   - The snapshot and plan formats, every parameter and both algorithms are described in the
     collection's C(snapshot_plan_reference) guide.
 author:
@@ -38,8 +42,10 @@ options:
     description:
       - C(balance) moves instances from busy to idle hosts until the hosts of each pool are level.
       - C(overload) moves the busiest instances off hosts above O(threshold) and nothing else.
+      - C(drain) moves every instance off the hosts in O(hosts).
+      - C(consolidate) empties whole hosts (fewest instances first) onto other used hosts.
     type: str
-    choices: [balance, overload]
+    choices: [balance, consolidate, drain, overload]
     default: balance
   weight_cpu:
     description: Weight of the CPU load in a host's score. Default V(1).
@@ -71,7 +77,11 @@ options:
         above this. Default V(0.85).
     type: float
   max_moves:
-    description: At most this many moves in the plan; V(0) means no limit. Default V(20).
+    description:
+      - At most this many moves in the plan; V(0) means no limit. Default V(20); V(100) for
+        C(consolidate), which only empties a host if all of its moves fit in the budget; V(0) for
+        C(drain), which plans nothing (or, with O(partial), only what fits) when the budget is
+        too small.
     type: int
   max_gib:
     description: At most this much RAM (GiB) copied by the plan; V(0) means no limit. Default V(0).
@@ -79,7 +89,9 @@ options:
   cooldown:
     description:
       - Instances whose C(last_moved_at) is less than this many seconds before the snapshot's
-        C(taken_at) stay where they are. Default V(3600).
+        C(taken_at) stay where they are. Default V(3600); V(0) for C(drain), since a host going
+        into maintenance has to be emptied even of instances that moved recently.
+      - C(consolidate) also never empties a host holding such an instance, since it has just received it.
     type: int
   cross_az:
     description: Allow moves between availability zones. Default V(false).
@@ -95,6 +107,42 @@ options:
     description:
       - At most this many migrations in one wave per host, incoming and outgoing counted together.
         Default V(1).
+    type: int
+  hosts:
+    description:
+      - C(drain) only, required there. Names (or hypervisor hostnames) of the hosts to empty. They
+        never receive. They may already be disabled; a down host cannot be drained (its instances
+        need M(cloudops.leveller.evacuate_host) with C(state=evacuated)).
+    type: list
+    elements: str
+  use_empty_hosts:
+    description:
+      - C(drain) only. Also place instances on hosts that hold none. Default V(false).
+    type: bool
+  partial:
+    description:
+      - C(drain) only. With V(false) (the default) the drain is all-or-nothing. If any instance that
+        has to leave cannot (no room, a server-group rule, pinned, not migratable, busy, budget),
+        the plan has no moves. With V(true) the plan moves what fits.
+      - Either way, C(skipped) lists each instance that stays, with C(blocking=true) and its reason.
+        Stopped instances stay without blocking (C(blocking=false)).
+    type: bool
+  bandwidth_mbps:
+    description:
+      - C(drain) only. Megabits (10^6 bits) per second one live migration copies at, for the
+        makespan bound in the plan's C(bound). Default V(10000) (10 GbE). Nova's
+        C(live_migration_bandwidth) is in MiB/s; 1 MiB/s is 8.39 Mbit/s.
+    type: float
+  max_load_after:
+    description:
+      - C(consolidate) only. Ceiling on every host that receives, as a fraction of capacity per
+        resource. It applies to vCPU, RAM and disk allocations (of what Placement lets the host
+        schedule) and to the measured CPU and memory load (of physical capacity, where measured).
+        Between 0 (excluded) and 1. Default V(0.8).
+    type: float
+  max_hosts:
+    description:
+      - C(consolidate) only. Empty at most this many hosts; V(0) means no limit. Default V(0).
     type: int
   exclude:
     description: Instance ids or names that never move, in addition to pinned instances.
@@ -163,6 +211,32 @@ EXAMPLES = r'''
       az: [nova]
     exclude: [db-primary]
   register: relief
+
+- name: Plan the drain of compute7 for maintenance (nothing moves unless everything can)
+  cloudops.leveller.level_plan:
+    snapshot: "{{ load.snapshot }}"
+    strategy: drain
+    hosts: [compute7]
+  register: drain
+
+- name: Carry it out
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: compute7
+    state: drained
+    plan: "{{ drain.plan }}"
+
+- name: Plan a consolidation that keeps every receiving host under 75 %
+  cloudops.leveller.level_plan:
+    snapshot: "{{ load.snapshot }}"
+    strategy: consolidate
+    max_load_after: 0.75
+    max_hosts: 5
+  register: packed
+
+- name: After the moves, the freed hosts are the hook for disabling and powering off
+  ansible.builtin.debug:
+    msg: "{{ packed.plan.freed_hosts }}"
 '''
 
 RETURN = r'''
@@ -239,10 +313,25 @@ plan:
       description: Lower bounds known for the strategy's goal, and the gap to them.
       type: dict
     skipped:
-      description: Hosts and instances left alone, each with C(kind), C(name) (and C(id), C(host)
-        for instances) and C(reason).
+      description:
+        - Hosts and instances left alone, each with C(kind), C(name) (and C(id), C(host)
+          for instances) and C(reason).
+        - C(drain) lists the instances of the drained hosts that stay, with C(instance) (the id
+          again) and C(blocking) (true when it kept the drain from being complete).
       type: list
       elements: dict
+    drained_hosts:
+      description: C(drain) only. The hosts the plan empties of every instance that has to leave.
+      returned: with strategy drain
+      type: list
+      elements: str
+    freed_hosts:
+      description:
+        - C(consolidate) only. The hosts the plan empties. After the moves, a playbook can disable
+          their compute service and power them off.
+      returned: with strategy consolidate
+      type: list
+      elements: str
     summary:
       description: C(moves), C(gib_moved), C(acted) and C(reason) (why the planner stopped).
       type: dict
@@ -264,6 +353,12 @@ PARAM_OPTIONS = dict(
     min_gain=dict(type='float'),
     move_cost_gib=dict(type='float'),
     threshold=dict(type='float'),
+    hosts=dict(type='list', elements='str'),
+    use_empty_hosts=dict(type='bool'),
+    partial=dict(type='bool'),
+    bandwidth_mbps=dict(type='float'),
+    max_load_after=dict(type='float'),
+    max_hosts=dict(type='int'),
     max_moves=dict(type='int'),
     max_gib=dict(type='float'),
     cooldown=dict(type='int'),
@@ -284,7 +379,7 @@ def main():
     argument_spec = dict(
         snapshot=dict(type='dict'),
         snapshot_file=dict(type='path'),
-        strategy=dict(type='str', default='balance', choices=['balance', 'overload']),
+        strategy=dict(type='str', default='balance', choices=['balance', 'consolidate', 'drain', 'overload']),
     )
     argument_spec.update(PARAM_OPTIONS)
     module = AnsibleModule(
