@@ -21,6 +21,6 @@ def make_plan(snapshot, strategy, params=None):
     """Run one strategy on a Snapshot and return the Plan."""
     module = STRATEGIES.get(strategy)
     if module is None:
-        raise PlanError("strategy: expected one of %s, got %r" % (", ".join(sorted(STRATEGIES)),
-                                                                   strategy))
+        raise PlanError("strategy: expected one of %s, got %r"
+                        % (", ".join(sorted(STRATEGIES)), strategy))
     return module.plan(snapshot, params)

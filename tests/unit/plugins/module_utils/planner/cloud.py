@@ -104,7 +104,7 @@ def _add_groups(rng, host_list, instances):
     by_host = {}
     for inst in instances:
         by_host.setdefault(inst["host"], []).append(inst)
-    free = [i for i in instances]
+    free = list(instances)
     rng.shuffle(free)
     for number in range(rng.randint(0, 4)):
         policy = rng.choice(["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"])
