@@ -18,7 +18,8 @@ description:
     lock). With O(migrate_stopped), shut-off instances are cold-migrated and their resize
     confirmed. Finally it waits until the host is empty, or reports what is left and fails.
   - Destinations come from O(plan), a drain plan made by M(cloudops.leveller.level_plan). Without
-    a plan, the Nova scheduler picks each destination (the fallback). Then only a coarse
+    a plan, the Nova scheduler picks each destination (the fallback), and the instances leave in
+    name order. Then only a coarse
     all-or-nothing check is made before the first move (total free vCPU, RAM and disk on the
     other enabled hosts against what the instances hold).
   - C(enabled) enables the compute service again (and clears C(forced_down)); idempotent.
@@ -401,7 +402,8 @@ class HostRun(object):
         if svc['state'] != 'up' or svc['forced_down']:
             self.fail('compute service of %s is down: its instances cannot be live-migrated. If the host '
                       'has failed, recover them with state=evacuated' % host, FailureClass.INCONSISTENT)
-        servers = self.nova.servers_on_host(host)
+        # Name order: the same host always drains in the same order, whatever Nova's list order.
+        servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
         self.result['instances_before'] = len(servers)
         movable, left = [], []
         for s in servers:
@@ -515,7 +517,7 @@ class HostRun(object):
                       'fenced is false. Power the host off (or isolate it), then either force the service '
                       'down (openstack compute service set --down %s nova-compute) or pass fenced=true'
                       % (host, host), FailureClass.INCONSISTENT)
-        servers = self.nova.servers_on_host(host)
+        servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
         self.result['instances_before'] = len(servers)
         moves, left = [], []
         for s in servers:
