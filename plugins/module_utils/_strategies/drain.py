@@ -152,8 +152,30 @@ def _sort_out(placement, drained):
     return to_move, blocking, staying
 
 
+def _units(to_move):
+    """The instances in placing order, members of a soft-affinity group on one host together.
+
+    Moving such members one by one would spread the group at the first move, which the
+    placement rules refuse; moved together to one host, the group spans as many hosts as before.
+    """
+    units, by_key = [], {}
+    for inst in to_move:
+        soft = sorted((g for g in inst.groups if g.policy == "soft-affinity" and g.counts.get(inst.host.name, 0) > 1),
+                      key=lambda g: g.id)
+        if not soft:
+            units.append((None, [inst]))
+            continue
+        key = (inst.host.name, soft[0].id)
+        if key in by_key:
+            by_key[key][1].append(inst)
+        else:
+            by_key[key] = (soft[0], [inst])
+            units.append(by_key[key])
+    return units
+
+
 def _place(placement, to_move, params):
-    """Place each instance on the pool host with the lowest score after the move."""
+    """Place each instance (or soft-affinity unit) on a pool host with the lowest score after it."""
     wc, wm = params["weight_cpu"], params["weight_memory"]
     use_empty = params["use_empty_hosts"]
     max_moves, max_gib = params["max_moves"], params["max_gib"]
@@ -165,30 +187,86 @@ def _place(placement, to_move, params):
     heaps = dict((key, HostHeap(scores, hosts)) for key, hosts in members.items())
     moves, unplaced = [], []
     gib_moved = 0.0
-    for inst in to_move:
-        gib = inst.flavor[1] / 1024.0
-        if max_moves and len(moves) >= max_moves:
-            unplaced.append((inst, "budget spent: max_moves %d" % max_moves))
+    for group, unit in _units(to_move):
+        gib = sum(inst.flavor[1] for inst in unit) / 1024.0
+        if max_moves and len(moves) + len(unit) > max_moves:
+            unplaced.extend((inst, "budget spent: max_moves %d" % max_moves) for inst in unit)
             continue
         if max_gib and gib_moved + gib > max_gib + 1e-9:
-            unplaced.append((inst, "budget spent: max_gib %g" % max_gib))
+            unplaced.extend((inst, "budget spent: max_gib %g" % max_gib) for inst in unit)
             continue
-        source = inst.host
+        source = unit[0].host
         pool = members.get(source.pool, [])
-        dest = _destination(placement, inst, heaps.get(source.pool), pool, scores, wc, wm)
-        if dest is None:
-            unplaced.append((inst, _why_not(placement, inst, pool, use_empty)))
-            continue
-        before = scores[dest.name]
-        placement.move(inst, dest)
+        before = None
+        if group is None:
+            inst = unit[0]
+            dest = _destination(placement, inst, heaps.get(source.pool), pool, scores, wc, wm)
+            if dest is None:
+                unplaced.append((inst, _why_not(placement, inst, pool, use_empty)))
+                continue
+            before = scores[dest.name]
+            placement.move(inst, dest)
+            how = "to the idlest host that takes it"
+        else:
+            dest, before = _unit_destination(placement, group, unit, heaps.get(source.pool), pool, scores)
+            if dest is None:
+                unplaced.extend((inst, "nowhere to go: no host of its pool takes the %d members of soft-affinity"
+                                       " group %s on %s together" % (len(unit), group.name or group.id, source.name))
+                                for inst in unit)
+                continue
+            how = "with its soft-affinity group %s" % (group.name or group.id)
         scores[dest.name] = host_score(dest, wc, wm)
         heaps[source.pool].push(dest)
         gib_moved += gib
-        moves.append(Move(inst, source.name, dest.name,
-                          "drain %s: to the idlest host that takes it, %s %.3f -> %.3f" % (
-                              source.name, dest.name, before, scores[dest.name]),
-                          host_score(source, wc, wm), scores[dest.name]))
+        for inst in unit:
+            moves.append(Move(inst, source.name, dest.name, "drain %s: %s, %s %.3f -> %.3f" % (
+                source.name, how, dest.name, before, scores[dest.name]),
+                host_score(source, wc, wm), scores[dest.name]))
     return moves, unplaced
+
+
+def _unit_destination(placement, group, unit, heap, pool, scores):
+    """Move the unit to a host already holding members of group, else the idlest that takes all.
+
+    Returns (host, its score before) with the moves applied, or (None, None) with none applied.
+    """
+    if heap is None:
+        return None, None
+    tried = set()
+    batches = [[h for h in pool if group.counts.get(h.name)]]
+    batches += [heap.first(size) for size in CANDIDATES + (len(pool),)]
+    for batch in batches:
+        for dest in batch:
+            if dest.name in tried:
+                continue
+            tried.add(dest.name)
+            before = scores[dest.name]
+            if _move_together(placement, group, unit, dest):
+                return dest, before
+    return None, None
+
+
+def _move_together(placement, group, unit, dest):
+    """Move every instance of unit to dest, or none of them; True when they all moved."""
+    source = unit[0].host
+    done = []
+    for inst in unit:
+        if not done and not group.counts.get(dest.name):
+            # The first member alone would spread the group; the rest follow it to dest.
+            index = inst.groups.index(group)
+            del inst.groups[index]
+            reason = placement.fits(inst, dest)
+            inst.groups.insert(index, group)
+        else:
+            reason = placement.fits(inst, dest)
+        if reason is not None:
+            for moved in reversed(done):
+                placement.move(moved, source)
+                moved.moved = False
+            return False
+        placement.move(inst, dest)
+        done.append(inst)
+    return True
 
 
 def _score_after(inst, dest, score, wc, wm):

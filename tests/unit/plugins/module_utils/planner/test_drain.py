@@ -177,6 +177,24 @@ def test_server_groups_are_kept():
     assert all("affinity group g-aff" in e["reason"] for e in blocking(plan))
 
 
+def test_soft_affinity_members_leave_together():
+    hosts = [host("a", cpu=0.5, memory=0.5), host("b", cpu=0.1, memory=0.1), host("c", cpu=0.2, memory=0.2)]
+    soft = group("g-soft", "soft-affinity", ["s1", "s2", "s3"])
+    cloud = snapshot(hosts, [instance("s%d" % n, "a", groups=[soft]) for n in (1, 2, 3)]
+                     + [instance("b1", "b"), instance("c1", "c")])
+    plan = drain(cloud, hosts=["a"])
+    assert sorted(m["instance"] for m in plan["moves"]) == ["s1", "s2", "s3"]
+    assert len(set(m["destination"] for m in plan["moves"])) == 1
+    assert all("soft-affinity group g-soft" in m["reason"] for m in plan["moves"])
+    assert check(cloud, plan)["violations"] == 0
+    # No single host has room for all three: they stay together rather than spread.
+    for entry in cloud["hosts"][1:]:
+        entry["capacity"]["memory_mb"] = 10240
+    tight = drain(cloud, hosts=["a"], partial=True)
+    assert tight["moves"] == []
+    assert all("members of soft-affinity group g-soft" in e["reason"] for e in blocking(tight))
+
+
 def test_budget_is_all_or_nothing_too():
     plan = drain(three_hosts(), hosts=["a"], max_moves=1)
     assert plan["moves"] == [] and "max_moves" in blocking(plan)[0]["reason"]
