@@ -27,7 +27,7 @@ description:
   - The snapshot and plan formats, every parameter and both algorithms are described in the
     collection's C(snapshot_plan_reference) guide.
 author:
-  - cloudops.leveller contributors
+  - cloudops.leveller contributors (@cloudops-leveller)
 options:
   snapshot:
     description:
