@@ -1,0 +1,194 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Exact optimum of consolidate on small clouds with OR-Tools CP-SAT, against the greedy plan.
+
+Benchmark only: OR-Tools lives in a separate virtualenv (benchmarks/setup.sh) and is never a
+runtime dependency of the collection.
+
+The model is the final-state problem the greedy solves, relaxed where it is easier to be
+exact: every movable instance of an active used host may end on any used host of its pool
+(same AZ and aggregates), not only instances of hosts emptied whole; a host that receives ends
+at or under max_load_after of its capacity for vCPU, RAM and disk allocations and for measured
+CPU and memory load; anti-affinity limits hold on every host; affinity members stay (they can
+never move one at a time); soft policies and the order of moves are not modelled. Every plan
+of the greedy is a solution of this model, so its optimum is a lower bound on what any plan
+could reach, and greedy / optimum - 1 is an upper bound on how far the greedy is from the best.
+
+    bash benchmarks/setup.sh
+    PYTHONPATH=<dir holding ansible_collections> <bench-venv>/bin/python benchmarks/cpsat.py
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from generate import generate  # noqa: E402
+
+try:
+    from ortools.sat.python import cp_model
+except ImportError:  # pragma: no cover - explained to the operator
+    sys.exit("OR-Tools is missing: run `bash benchmarks/setup.sh` and use the bench-venv python")
+
+from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import Placement  # noqa: E402
+from ansible_collections.cloudops.leveller.plugins.module_utils._plan import effective_params  # noqa: E402
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict  # noqa: E402
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import consolidate  # noqa: E402
+
+# Measured loads are floats (cores, MB); scaled to integers, rounding so the model stays a
+# relaxation: what an instance adds rounds down, what a host may hold rounds up.
+SCALE = 1000
+
+
+def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
+    """Fewest used hosts any placement could reach (see the module docstring) and solver facts.
+
+    ``hint`` maps instance ids to hosts (a plan's destinations); the solver starts from it.
+    """
+    params = effective_params(consolidate.PARAMS, params or {})
+    placement = Placement(from_dict(data), params)
+    ceiling = params["max_load_after"]
+    used = [h for h in placement.host_list if h.active and h.instances]
+    by_pool = {}
+    for host in used:
+        by_pool.setdefault(host.pool, []).append(host)
+    model = cp_model.CpModel()
+    on = {}           # host name -> [used BoolVar]
+    receive = {}
+    for host in used:
+        on[host.name] = model.NewBoolVar("used_%s" % host.name)
+        receive[host.name] = model.NewBoolVar("receive_%s" % host.name)
+    x = {}            # (instance id, host name) -> BoolVar
+    movable = []
+    for host in used:
+        for key in sorted(host.instances):
+            inst = host.instances[key]
+            if inst.skip or any(g.policy == "affinity" for g in inst.groups):
+                model.Add(on[host.name] == 1)
+                continue
+            movable.append(inst)
+            choices = []
+            for dest in by_pool[host.pool]:
+                var = model.NewBoolVar("x_%s_%s" % (inst.id, dest.name))
+                x[(inst.id, dest.name)] = var
+                choices.append(var)
+                model.AddImplication(var, on[dest.name])
+                if dest is not host:
+                    model.AddImplication(var, receive[dest.name])
+            model.AddExactlyOne(choices)
+    movable_ids = set(i.id for i in movable)
+    for host in used:
+        arriving = [(inst, x[(inst.id, host.name)]) for inst in movable if (inst.id, host.name) in x]
+        own = [i for i in host.instances.values() if i.id in movable_ids]
+        for index in (0, 1, 2):
+            base = host.used[index] - sum(i.flavor[index] for i in own)
+            terms = [int(math.floor(inst.flavor[index] * SCALE)) * var for inst, var in arriving]
+            limit = int(math.ceil((ceiling * host.cap[index] - base) * SCALE))
+            model.Add(sum(terms) <= limit).OnlyEnforceIf(receive[host.name])
+        for metric in (0, 1):
+            if not host.measured[metric]:
+                continue
+            base = host.abs[metric] - sum(i.contribution(host, metric) for i in own)
+            terms = [int(math.floor(inst.contribution(host, metric) * SCALE)) * var for inst, var in arriving]
+            limit = int(math.ceil((ceiling * host.denom[metric] - base) * SCALE))
+            model.Add(sum(terms) <= limit).OnlyEnforceIf(receive[host.name])
+    for group in placement.groups.values():
+        if group.policy != "anti-affinity":
+            continue
+        members = [i for i in placement.instances.values() if group in i.groups]
+        for host in used:
+            fixed = sum(1 for i in members if i.id not in movable_ids and i.host is host)
+            terms = [x[(i.id, host.name)] for i in members if (i.id, host.name) in x]
+            if terms:
+                model.Add(sum(terms) + fixed <= max(group.limit, group.counts.get(host.name, 0)))
+    hint = hint or {}
+    for inst in movable:
+        target = hint.get(inst.id, inst.host.name)
+        for dest in by_pool[inst.host.pool]:
+            model.AddHint(x[(inst.id, dest.name)], dest.name == target)
+    model.Minimize(sum(on.values()))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = workers
+    start = time.perf_counter()
+    status = solver.Solve(model)
+    return {
+        "status": solver.StatusName(status), "hosts_used": int(round(solver.ObjectiveValue()))
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
+        "best_bound": int(math.ceil(solver.BestObjectiveBound() - 1e-6)), "seconds": round(time.perf_counter() - start, 2),
+        "instances_free": len(movable), "hosts_used_before": len(used),
+    }
+
+
+def case(hosts, seed, seconds):
+    data = generate(hosts, seed)
+    start = time.perf_counter()
+    plan = consolidate.plan(from_dict(data), {"max_moves": 0}).to_dict()
+    greedy_seconds = time.perf_counter() - start
+    exact = optimum(data, {"max_moves": 0}, seconds, hint=dict((m["instance"], m["destination"]) for m in plan["moves"]))
+    bound = plan["bound"]
+    best = exact["hosts_used"] if exact["status"] == "OPTIMAL" else exact["best_bound"]
+    return {
+        "hosts": hosts, "seed": seed, "instances": len(data["instances"]),
+        "used_before": bound["hosts_used_before"], "greedy": bound["hosts_used_after"],
+        "plan_bound": bound["hosts_needed_at_least"], "cpsat": exact["hosts_used"], "cpsat_status": exact["status"],
+        "cpsat_best_bound": exact["best_bound"], "cpsat_seconds": exact["seconds"],
+        "greedy_seconds": round(greedy_seconds, 3),
+        "over_optimum": round(bound["hosts_used_after"] / float(best) - 1.0, 4) if best else None,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="consolidate greedy vs CP-SAT optimum on small clouds")
+    parser.add_argument("--sizes", default="10,20,30")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--seconds", type=float, default=60.0, help="CP-SAT time limit per case")
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "cpsat.json"))
+    args = parser.parse_args(argv)
+    rows = []
+    for hosts in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+            row = case(hosts, seed, args.seconds)
+            rows.append(row)
+            sys.stderr.write("%d hosts seed %d: greedy %d, cp-sat %s (%s)\n" % (
+                hosts, seed, row["greedy"], row["cpsat"], row["cpsat_status"]))
+    head = ("hosts", "seed", "inst", "used before", "greedy", "cp-sat", "status", "plan bound",
+            "greedy/opt-1", "cp-sat s")
+    lines = [head]
+    for r in rows:
+        lines.append((str(r["hosts"]), str(r["seed"]), str(r["instances"]), str(r["used_before"]),
+                      str(r["greedy"]), str(r["cpsat"]), r["cpsat_status"], str(r["plan_bound"]),
+                      "-" if r["over_optimum"] is None else "%.1f %%" % (100 * r["over_optimum"]),
+                      "%.1f" % r["cpsat_seconds"]))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append("  ".join(cell.rjust(widths[i]) for i, cell in enumerate(line)))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    text = "\n".join(out)
+    print(text)
+    worst = max([r["over_optimum"] for r in rows if r["over_optimum"] is not None] or [0.0])
+    print("worst greedy / optimum - 1: %.1f %% (target <= 5 %%); optimum = CP-SAT's when OPTIMAL,"
+          " else its proven bound" % (100 * worst))
+    directory = os.path.dirname(args.output)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory)
+    with open(args.output, "w") as handle:
+        json.dump({"rows": rows, "table": text}, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
