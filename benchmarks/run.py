@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 
 from check import check  # noqa: E402  (benchmark-local, independent of the planner)
 from generate import generate  # noqa: E402
+import consolidate_drain  # noqa: E402  (consolidate and drain rows, their own table)
 
 try:
     from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
@@ -97,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="only 100 and 1000 hosts")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--strategies", default="balance,overload")
+    parser.add_argument("--no-consolidate-drain", action="store_true",
+                        help="skip the consolidate and drain rows (benchmarks/consolidate_drain.py)")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "bench.json"))
     args = parser.parse_args(argv)
     if args.sizes:
@@ -104,6 +107,7 @@ def main(argv=None):
     else:
         sizes = [100, 1000] if args.quick else [100, 1000, 10000]
     rows = []
+    extra = []
     for hosts in sizes:
         data = generate(hosts, args.seed)
         start = time.perf_counter()
@@ -115,8 +119,14 @@ def main(argv=None):
             rows.append(row)
             sys.stderr.write("%d hosts %s: %.2f s, %d moves, %d violations\n" % (
                 hosts, strategy, row["plan_seconds"], row["moves"], row["violations"]))
+        if not args.no_consolidate_drain:
+            extra.extend(consolidate_drain.run([hosts], args.seed, {hosts: (data, snapshot)}))
     text = table(rows)
     print(text)
+    if extra:
+        print()
+        print(consolidate_drain.table(extra))
+        print(consolidate_drain.targets(extra))
     print("plan s = wall clock, cpu s = process CPU time (the machine may be shared);"
           " violations counted by benchmarks/check.py")
     try:
@@ -125,7 +135,7 @@ def main(argv=None):
         load = None
     result = {"rows": rows, "table": text, "python": platform.python_version(),
               "machine": platform.machine(), "cpus": os.cpu_count(), "loadavg": load,
-              "sizes": sizes, "seed": args.seed}
+              "sizes": sizes, "seed": args.seed, "consolidate_drain": extra}
     directory = os.path.dirname(args.output)
     if directory and not os.path.isdir(directory):
         os.makedirs(directory)
@@ -133,7 +143,7 @@ def main(argv=None):
         json.dump(result, handle, indent=1, sort_keys=True)
         handle.write("\n")
     print("written: %s" % os.path.relpath(args.output))
-    return 0 if all(r["violations"] == 0 for r in rows) else 1
+    return 0 if all(r["violations"] == 0 for r in rows + extra) else 1
 
 
 if __name__ == "__main__":
