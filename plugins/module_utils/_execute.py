@@ -30,7 +30,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
-    NovaError, SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+    SUCCESS_MIGRATION, TERMINAL_MIGRATION)
 
 RESULTS = ('moved', 'evacuated', 'failed', 'skipped', 'aborted', 'would move', 'would evacuate')
 KINDS = ('live', 'cold', 'evacuate')
@@ -475,10 +475,10 @@ class Executor(object):
         try:
             self.nova.abort_migration(move.instance, move.migration_id)
         except Exception as exc:
-            self._finish(move, 'failed', 'timed out after %ss; Nova refused to abort migration %s '
-                         '(status %s): %s; instance %s. The migration may still finish or fail on its '
-                         'own: check it before any retry' % (self.timeout, move.migration_id, status,
-                                                            exc, describe(server)), server=server)
+            text = ('timed out after %ss; Nova refused to abort migration %s (status %s): %s; '
+                    'instance %s. The migration may still finish or fail on its own: check it '
+                    'before any retry' % (self.timeout, move.migration_id, status, exc, describe(server)))
+            self._finish(move, 'failed', text, server=server)
             return
         move._state = 'aborting'
         move._abort_deadline = self.clock() + self.abort_timeout
@@ -501,9 +501,9 @@ class Executor(object):
         elif server.get('status') == 'ERROR':
             self._settled_failure(move, server, 'cold migration %s put the instance in ERROR' % move.migration_id)
         elif self.clock() > move._deadline:
-            self._finish(move, 'failed', 'timed out after %ss; a cold migration cannot be aborted; '
-                         'migration %s is %s; instance %s' % (self.timeout, move.migration_id, status,
-                                                             describe(server)), server=server)
+            text = ('timed out after %ss; a cold migration cannot be aborted; migration %s is %s; '
+                    'instance %s' % (self.timeout, move.migration_id, status, describe(server)))
+            self._finish(move, 'failed', text, server=server)
 
     def _poll_evacuate(self, move, server):
         status = self._mig_status(move)
@@ -541,9 +541,9 @@ class Executor(object):
         elif server.get('status') == 'ERROR' and not server.get('task_state'):
             self._settled_failure(move, server, 'evacuation %s put the instance in ERROR' % move.migration_id)
         elif self.clock() > move._deadline:
-            self._finish(move, 'failed', 'timed out after %ss; an evacuation cannot be aborted; '
-                         'migration %s is %s; instance %s' % (self.timeout, move.migration_id, status,
-                                                             describe(server)), server=server)
+            text = ('timed out after %ss; an evacuation cannot be aborted; migration %s is %s; '
+                    'instance %s' % (self.timeout, move.migration_id, status, describe(server)))
+            self._finish(move, 'failed', text, server=server)
 
 
 def moves_from_plan(plan):

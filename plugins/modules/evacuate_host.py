@@ -26,7 +26,7 @@ description:
   - C(evacuated) recovers the instances of a B(failed) host with Nova's evacuate API (rebuild
     on another host). It refuses unless the host's compute service is down B(and) either
     C(forced_down) is set on it or O(fenced=true) says the host is powered off. This is
-    Masakari's rule: a host that may still run the instances must never get a second copy of
+    Masakari's rule. A host that may still run the instances must never get a second copy of
     them. It disables the service, evacuates each instance, and checks that each is on another
     host in the power state it had before. It also reports the instance count before and after,
     which must be equal.
@@ -171,12 +171,12 @@ notes:
     its nova-compute, which cleans up the evacuated instances and completes their migration
     records. Then run O(state=enabled). Nova refuses to clear C(forced_down) while evacuation
     records are still C(done).
-  - Run it on the controller (C(delegate_to: localhost)) so the lock is shared.
+  - Run it on the controller (C(delegate_to=localhost)) so the lock is shared.
 seealso:
   - module: cloudops.leveller.live_migrate
   - module: cloudops.leveller.level_plan
 author:
-  - cloudops.leveller contributors
+  - cloudops.leveller contributors (@cloudops-leveller)
 '''
 
 EXAMPLES = r'''
@@ -370,8 +370,8 @@ class HostRun(object):
                              timeout=self.p['lock_timeout'], purpose=purpose)
         try:
             with lock:
-                log.write('start: %s, %d move(s)%s' % (purpose, len(moves),
-                                                        ' (check mode)' if self.module.check_mode else ''))
+                mode = ' (check mode)' if self.module.check_mode else ''
+                log.write('start: %s, %d move(s)%s' % (purpose, len(moves), mode))
                 executor.run(moves)
                 log.write('end: %s' % summary_message(executor.totals(moves), executor.stopped_by))
         except LockBusy as exc:
@@ -415,9 +415,9 @@ class HostRun(object):
                 left.append(dict(id=s['id'], name=s['name'], status=s['status'],
                                  reason='SHUTOFF and migrate_stopped is false'))
             else:
+                busy = ' (task_state %s)' % s['task_state'] if s['task_state'] else ''
                 left.append(dict(id=s['id'], name=s['name'], status=s['status'],
-                                 reason='%s%s: not movable' % (s['status'], ' (task_state %s)' % s['task_state']
-                                                                if s['task_state'] else '')))
+                                 reason='%s%s: not movable' % (s['status'], busy)))
         self.result['left_alone'] = left
 
         if self.p['plan'] is not None:
@@ -442,8 +442,11 @@ class HostRun(object):
             by_id = dict((s['id'], kind) for s, kind in movable)
             for m in moves:
                 m.kind = by_id.get(m.instance, m.kind)
+            # level_plan lists an instance left behind as {kind: instance, id, name, reason}.
+            here = set(s['id'] for s in servers)
             skipped = [x for x in (self.p['plan'].get('skipped') or [])
-                       if isinstance(x, dict) and x.get('instance') in set(s['id'] for s in servers)]
+                       if isinstance(x, dict) and x.get('kind', 'instance') == 'instance'
+                       and (x.get('id') or x.get('instance')) in here]
             unplanned = [s for s, kind in movable if kind == 'live' and s['id'] not in planned]
             if self.p['all_or_nothing'] and (skipped or unplanned):
                 names = [str(x.get('name') or x.get('instance')) + ': ' + str(x.get('reason', 'did not fit'))
@@ -456,7 +459,7 @@ class HostRun(object):
             self.result['planner'] = 'scheduler'
             moves = [Move(s['id'], host, None, name=s['name'], kind=kind) for s, kind in movable]
             if self.p['all_or_nothing'] and moves:
-                shortfall = drain_capacity_shortfall(self.nova, host, services, [s for s, _ in movable])
+                shortfall = drain_capacity_shortfall(self.nova, host, services, [s for s, kind in movable])
                 if shortfall:
                     self.fail('the other enabled hosts have too little room for the instances of %s (%s); '
                               'nothing was moved (all_or_nothing)' % (host, shortfall), FailureClass.INCONSISTENT)
@@ -496,10 +499,9 @@ class HostRun(object):
             self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled'
                       % (host, summary, len(remaining)), FailureClass.INCONSISTENT)
         if remaining and self.p['wait'] and not self.module.check_mode:
-            self.fail('%s is not empty after %ss: %s; it stays disabled' % (
-                host, self.p['wait_timeout'], ', '.join('%s (%s)' % (r['name'], r['reason'])
-                                                        for r in self.result['remaining'])),
-                FailureClass.INCONSISTENT)
+            left_text = ', '.join('%s (%s)' % (r['name'], r['reason']) for r in self.result['remaining'])
+            self.fail('%s is not empty after %ss: %s; it stays disabled' % (host, self.p['wait_timeout'], left_text),
+                      FailureClass.INCONSISTENT)
         self.result['msg'] = '%s %s: %s; %d instance(s) left' % (
             host, 'would be drained' if self.module.check_mode else 'drained', summary, len(remaining))
         self.module.exit_json(**self.result)

@@ -139,7 +139,7 @@ options:
         C(~/.cache/cloudops-leveller/locks).
     type: path
 notes:
-  - Run it on the controller (C(delegate_to: localhost) or a play on C(localhost)), so the lock
+  - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)), so the lock
     is shared by every run from that controller.
   - Ansible shows a module's output only when it returns. To follow a long run, set
     O(progress_log) and C(tail -f) the file; in AWX, run the task with C(async)/C(poll) and read
@@ -149,7 +149,7 @@ seealso:
   - module: cloudops.leveller.level_plan
   - module: cloudops.leveller.evacuate_host
 author:
-  - cloudops.leveller contributors
+  - cloudops.leveller contributors (@cloudops-leveller)
 '''
 
 EXAMPLES = r'''
