@@ -80,23 +80,22 @@ def check(snapshot, plan):
             entry = groups.setdefault(group["id"], {"policy": group["policy"], "members": set(),
                                                     "limit": (group.get("rules") or {}).get("max_server_per_host")})
             entry["members"].add(inst["id"])
-
-    def counts(group):
-        result = {}
+    # Members per host for every group, kept up to date as waves end.
+    on_host = {}
+    for gid, group in groups.items():
+        on_host[gid] = {}
         for member in group["members"]:
-            result[where[member]] = result.get(where[member], 0) + 1
-        return result
+            on_host[gid][where[member]] = on_host[gid].get(where[member], 0) + 1
 
-    def soft_measure(group):
-        c = counts(group)
-        if group["policy"] == "soft-anti-affinity":
-            return sum(n - 1 for n in c.values() if n > 1)
-        return len(c)
+    def soft_measure(gid):
+        counts = on_host[gid]
+        if groups[gid]["policy"] == "soft-anti-affinity":
+            return sum(n - 1 for n in counts.values() if n > 1)
+        return len([n for n in counts.values() if n])
 
-    initial_soft = dict((gid, soft_measure(g)) for gid, g in groups.items()
+    initial_soft = dict((gid, soft_measure(gid)) for gid, g in groups.items()
                         if g["policy"] in ("soft-anti-affinity", "soft-affinity"))
-
-    initial_hosts = dict((gid, len(counts(g))) for gid, g in groups.items())
+    initial_hosts = dict((gid, len(on_host[gid])) for gid in groups)
     scope = params.get("scope") or {}
     exclude = set(params.get("exclude") or [])
     cooldown = params.get("cooldown") or 0
@@ -137,18 +136,18 @@ def check(snapshot, plan):
         for name, n in sorted(per_host.items()):
             if n > params.get("max_per_host", n):
                 bad("wave", "wave %d: %s in %d moves > max_per_host" % (wave, name, n))
-        holding = dict((name, list(values)) for name, values in used.items())
-        group_hold = dict((gid, counts(g)) for gid, g in groups.items())
+        # While a wave runs, every migrating instance holds resources on both of its hosts.
+        holding = dict((name, list(used[name])) for name in per_host if name in used)
+        group_hold = {}
+        done = []
         for move in batch:
             ident = move["instance"]
             inst = insts.get(ident)
-            if inst is None:
-                bad("unknown", "instance %s is not in the snapshot" % ident)
-                continue
             src, dst = hosts.get(move["source"]), hosts.get(move["destination"])
-            if src is None or dst is None:
-                bad("unknown", "%s: unknown host" % ident)
+            if inst is None or src is None or dst is None:
+                bad("unknown", "%s: unknown instance or host" % ident)
                 continue
+            done.append((move, inst))
             if where[ident] != move["source"]:
                 bad("stale", "%s is on %s, not %s" % (ident, where[ident], move["source"]))
             if ident in moved:
@@ -178,33 +177,36 @@ def check(snapshot, plan):
             for i, k in enumerate(KEYS):
                 holding[dst["name"]][i] += _num(inst.get("flavor"), k, 0.0)
             for group in inst.get("server_groups") or []:
-                hold = group_hold[group["id"]]
+                hold = group_hold.setdefault(group["id"], {})
                 hold[dst["name"]] = hold.get(dst["name"], 0) + 1
-        for name in sorted(per_host):
+        for name in sorted(holding):
             for i, k in enumerate(KEYS):
                 if holding[name][i] > room[name][i] + TOLERANCE and holding[name][i] > used[name][i] + TOLERANCE:
                     bad("capacity", "wave %d: %s %s %.0f > %.0f" % (wave, name, k, holding[name][i], room[name][i]))
-        for gid, group in sorted(groups.items()):
-            if group["policy"] == "anti-affinity":
-                limit = group["limit"] or 1
-                before = counts(group)
-                for name, n in group_hold[gid].items():
-                    if n > limit and n > before.get(name, 0):
-                        bad("anti_affinity", "wave %d: group %s has %d on %s" % (wave, gid, n, name))
+        for gid, incoming in sorted(group_hold.items()):
+            if groups[gid]["policy"] == "anti-affinity":
+                limit = groups[gid]["limit"] or 1
+                for name, n in sorted(incoming.items()):
+                    total = on_host[gid].get(name, 0) + n
+                    if total > limit:
+                        bad("anti_affinity", "wave %d: group %s has %d on %s" % (wave, gid, total, name))
         # The wave ends: the migrated instances are now on their destinations only.
-        for move in batch:
-            inst = insts.get(move["instance"])
-            if inst is None or move["destination"] not in hosts:
-                continue
+        for move, inst in done:
             for i, k in enumerate(KEYS):
                 amount = _num(inst.get("flavor"), k, 0.0)
                 used[move["source"]][i] -= amount
                 used[move["destination"]][i] += amount
-            where[move["instance"]] = move["destination"]
-        for gid, group in sorted(groups.items()):
-            if group["policy"] == "affinity" and len(counts(group)) > max(1, initial_hosts[gid]):
-                bad("affinity", "wave %d: group %s spread over %d hosts" % (wave, gid, len(counts(group))))
+            where[inst["id"]] = move["destination"]
+            for group in inst.get("server_groups") or []:
+                counts = on_host[group["id"]]
+                counts[move["source"]] -= 1
+                if not counts[move["source"]]:
+                    del counts[move["source"]]
+                counts[move["destination"]] = counts.get(move["destination"], 0) + 1
+        for gid in sorted(group_hold):
+            if groups[gid]["policy"] == "affinity" and len(on_host[gid]) > max(1, initial_hosts[gid]):
+                bad("affinity", "wave %d: group %s spread over %d hosts" % (wave, gid, len(on_host[gid])))
     for gid, value in sorted(initial_soft.items()):
-        if soft_measure(groups[gid]) > value:
+        if soft_measure(gid) > value:
             bad(groups[gid]["policy"].replace("-", "_"), "group %s is worse after the plan" % gid)
     return {"violations": sum(found.values()), "by_kind": found, "examples": examples}
