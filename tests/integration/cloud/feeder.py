@@ -122,14 +122,17 @@ class Feeder:
         self.http = requests.Session()
 
     def fetch(self):
+        # one connection for the feeder's life: keystoneauth re-authenticates
+        # by itself when needed (a new connection per failure would cost a
+        # password check in Keystone every cycle while Nova starts)
+        if self.conn is None:
+            self.conn = connect()
         try:
-            self.conn = self.conn or connect()
             self.servers = list_servers(self.conn)
             return True
         except Exception as e:
             LOG.warning('could not list servers (keeping the last answer): %s',
                         str(e)[:200])
-            self.conn = None
             return False
 
     def cycle(self):
