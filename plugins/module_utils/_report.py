@@ -49,7 +49,8 @@ def report_table(plan, result=None):
     for m in done:
         incoming[m['destination']] = incoming.get(m['destination'], 0) + 1
         outgoing[m['source']] = outgoing.get(m['source'], 0) + 1
-    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [0.0])
+    # Scale bars to at least 1.0 (a fully loaded resource), so near-idle hosts show short bars.
+    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [1.0])
     width = max([len(n) for n in names] + [4])
     lines = ['%-*s  %-5s %-*s   %-5s %-*s  %3s %3s  %s' % (
         width, 'host', 'score', BAR, 'before', 'after', BAR, '(planned)', 'in', 'out', 'instances')]
@@ -74,7 +75,8 @@ def report_table(plan, result=None):
             m.get('result'), m.get('error') or ''))
     summary = plan.get('summary') or {}
     if not plan.get('moves'):
-        lines.append('no move: %s' % summary.get('reason', 'nothing to do'))
+        reason = summary.get('reason') or 'nothing to do'
+        lines.append(reason if reason.startswith('no move') else 'no move: %s' % reason)
     return '\n'.join(lines)
 
 
@@ -82,7 +84,7 @@ def report_svg(plan, result=None, title='cloudops.leveller run'):
     """Per-host load bars before (grey) and after (blue), with the moves drawn as arrows."""
     names, before, after = _hosts(plan)
     done, failed = _moves_by_result(plan, result)
-    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [0.01])
+    top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [1.0])
     col, gap, height, base = 56, 24, 220, 280
     width = max(480, 60 + len(names) * (col + gap))
     x_of = {}
