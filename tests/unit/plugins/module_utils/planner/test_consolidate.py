@@ -143,8 +143,8 @@ def test_budgets_and_max_hosts():
     assert "max_hosts 1 reached" in consolidate(cloud, max_hosts=1)["skipped"][-1]["reason"]
     assert len(consolidate(cloud, max_moves=2)["moves"]) == 2
     assert consolidate(cloud, max_gib=1)["moves"] == []
-    two = snapshot([small("a"), small("b")], [vm("a1", "a", 1024), vm("a2", "a", 1024), vm("b1", "b", 1024),
-                                               vm("b2", "b", 1024)])
+    two = snapshot([small("a"), small("b")],
+                   [vm("a1", "a", 1024), vm("a2", "a", 1024), vm("b1", "b", 1024), vm("b2", "b", 1024)])
     refused = consolidate(two, max_moves=1)
     assert refused["moves"] == [] and "would exceed max_moves 1" in host_reason(refused, "a")
 
