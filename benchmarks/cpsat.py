@@ -11,9 +11,11 @@ exact: every movable instance of an active used host may end on any used host of
 (same AZ and aggregates), not only instances of hosts emptied whole; a host that receives ends
 at or under max_load_after of its capacity for vCPU, RAM and disk allocations and for measured
 CPU and memory load; anti-affinity limits hold on every host; affinity members stay (they can
-never move one at a time); soft policies and the order of moves are not modelled. Every plan
-of the greedy is a solution of this model, so its optimum is a lower bound on what any plan
-could reach, and greedy / optimum - 1 is an upper bound on how far the greedy is from the best.
+never move one at a time); soft-anti-affinity collisions and the hosts a soft-affinity group
+spans never grow (the placement rules never let a move make them worse); the order of moves
+is not modelled. Every plan of the greedy is a solution of this model, so its optimum is a
+lower bound on what any plan could reach, and greedy / optimum - 1 is an upper bound on how far
+the greedy is from the best.
 
     bash benchmarks/setup.sh
     PYTHONPATH=<dir holding ansible_collections> <bench-venv>/bin/python benchmarks/cpsat.py
@@ -102,15 +104,36 @@ def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
             terms = [int(math.floor(inst.contribution(host, metric) * SCALE)) * var for inst, var in arriving]
             limit = int(math.ceil((ceiling * host.denom[metric] - base) * SCALE))
             model.Add(sum(terms) <= limit).OnlyEnforceIf(receive[host.name])
-    for group in placement.groups.values():
-        if group.policy != "anti-affinity":
-            continue
+    for gid in sorted(placement.groups):
+        group = placement.groups[gid]
+        if group.policy == "affinity":
+            continue  # its members are fixed above
         members = [i for i in placement.instances.values() if group in i.groups]
+        spans, collisions = [], []
         for host in used:
             fixed = sum(1 for i in members if i.id not in movable_ids and i.host is host)
             terms = [x[(i.id, host.name)] for i in members if (i.id, host.name) in x]
-            if terms:
+            if not terms:
+                continue
+            if group.policy == "anti-affinity":
                 model.Add(sum(terms) + fixed <= max(group.limit, group.counts.get(host.name, 0)))
+            elif group.policy == "soft-anti-affinity":
+                # Collisions (members beyond the first on a host) never grow.
+                extra = model.NewIntVar(0, len(members), "collide_%s_%s" % (gid, host.name))
+                model.Add(extra >= sum(terms) + fixed - 1)
+                collisions.append(extra)
+            else:
+                # soft-affinity: the number of hosts the group spans never grows.
+                span = model.NewBoolVar("span_%s_%s" % (gid, host.name))
+                for var in terms:
+                    model.AddImplication(var, span)
+                if fixed:
+                    model.Add(span == 1)
+                spans.append(span)
+        if collisions:
+            model.Add(sum(collisions) <= sum(max(0, n - 1) for n in group.counts.values()))
+        if spans:
+            model.Add(sum(spans) <= sum(1 for n in group.counts.values() if n > 0))
     hint = hint or {}
     for inst in movable:
         target = hint.get(inst.id, inst.host.name)
