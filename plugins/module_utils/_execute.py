@@ -165,7 +165,6 @@ class Executor(object):
     def _run_wave(self, batch):
         pending = list(batch)
         inflight = []
-        self._services = None  # read services afresh for each wave
         while pending or inflight:
             if self.stopped_by is not None:
                 for move in pending:
@@ -246,8 +245,9 @@ class Executor(object):
 
     # -- pre-checks -------------------------------------------------------------
     def _services_now(self):
-        if self._services is None:
-            self._services = self.nova.compute_services()
+        # Read afresh before every move: a host disabled half-way through a wave must not
+        # receive the wave's later moves.
+        self._services = self.nova.compute_services()
         return self._services
 
     def _drift(self, move, reason, server=None):
@@ -446,6 +446,13 @@ class Executor(object):
                     self._verify_arrived(move, server, note='no migration record seen')
                 else:
                     self._settled_failure(move, server, 'no live migration record appeared')
+            elif now > move._deadline and status in TERMINAL_MIGRATION:
+                # The migration has ended but Nova is still tidying up the instance: nothing
+                # to abort; give it abort_timeout more, then report what is there.
+                if now > move._deadline + self.abort_timeout:
+                    self._finish(move, 'failed', 'live migration %s ended %s but after %ss the instance is '
+                                 'still %s' % (move.migration_id, status, self.timeout + self.abort_timeout,
+                                                describe(server)), server=server)
             elif now > move._deadline:
                 self._abort(move, server)
         elif move._state == 'aborting':

@@ -351,3 +351,35 @@ def test_drain_capacity_shortfall_counts_only_enabled_up_hosts():
     nova.services['c4']['status'] = 'disabled'
     text = drain_capacity_shortfall(nova, 'c1', nova.compute_services(), servers)
     assert text == 'MEMORY_MB needs 1024, free 600'
+
+
+def test_destination_disabled_half_way_through_a_wave_gets_no_more_moves():
+    clock, nova, ex = make(on_failure='continue')
+    nova.add('a', 'c1')
+    nova.add('b', 'c3')
+    orig = nova.live_migrate
+
+    def live(uid, host=None):
+        orig(uid, host)
+        nova.services['c2']['status'] = 'disabled'  # an operator disables c2 meanwhile
+    nova.live_migrate = live
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c3', 'c2')])
+    assert moves[0].result == 'moved'
+    assert moves[1].result == 'skipped' and 'destination c2 is disabled' in moves[1].error
+
+
+def test_finished_migration_with_a_busy_instance_is_not_aborted():
+    clock, nova, ex = make(timeout=5, abort_timeout=5)
+    nova.add('a', 'c1', behaviour='fail')
+    orig_advance = nova._advance
+
+    def advance():
+        orig_advance()
+        srv = nova.servers['a']
+        if nova.migs['a'][-1]['status'] == 'failed':
+            srv['task_state'] = 'migrating'  # Nova still rolling back, for ever
+    nova._advance = advance
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed'
+    assert 'ended failed but after 10s the instance is still ACTIVE (task_state migrating)' in m.error
+    assert not [c for c in nova.calls if c[0] == 'abort']
