@@ -114,6 +114,7 @@ def labels(d):
 class Feeder:
     def __init__(self):
         self.conn = None
+        self.connected_at = 0.0
         self.servers = []          # last good answer
         self.cpu_counters = {}     # host -> {(cpu, mode): seconds}
         self.inst_cpu_ns = {}      # instance uuid -> ns
@@ -122,17 +123,20 @@ class Feeder:
         self.http = requests.Session()
 
     def fetch(self):
-        # one connection for the feeder's life: keystoneauth re-authenticates
-        # by itself when needed (a new connection per failure would cost a
-        # password check in Keystone every cycle while Nova starts)
+        # keystoneauth re-authenticates by itself when the token expires; a
+        # failing connection is replaced (its token may carry a catalog from
+        # before the services were registered), but at most every 10 s, as
+        # each new connection costs a password check in Keystone
         if self.conn is None:
-            self.conn = connect()
+            self.conn, self.connected_at = connect(), time.time()
         try:
             self.servers = list_servers(self.conn)
             return True
         except Exception as e:
             LOG.warning('could not list servers (keeping the last answer): %s',
                         str(e)[:200])
+            if time.time() - self.connected_at > 10:
+                self.conn = None
             return False
 
     def cycle(self):
