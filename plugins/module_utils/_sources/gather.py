@@ -20,8 +20,13 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._sources import 
 METRICS = ('cpu', 'memory')
 
 
+def utc_datetime(ts):
+    """A naive UTC datetime from a Unix time."""
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).replace(tzinfo=None)
+
+
 def utc_iso(ts):
-    return datetime.datetime.utcfromtimestamp(int(ts)).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return utc_datetime(int(ts)).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 class HttpCounter(object):
@@ -159,7 +164,7 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
     hosts, instances, source_info, counter = nova_source.collect(
         conn, scope=p.get('scope'), history_hours=p.get('history_hours'),
         page_size=p.get('page_size') or 1000, max_workers=p.get('placement_workers') or 8,
-        now=datetime.datetime.utcfromtimestamp(now), counter=counter)
+        now=utc_datetime(now), counter=counter)
     nova_done = time.time()
 
     why = {}
