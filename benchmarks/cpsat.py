@@ -6,16 +6,17 @@
 Benchmark only: OR-Tools lives in a separate virtualenv (benchmarks/setup.sh) and is never a
 runtime dependency of the collection.
 
-The model is the final-state problem the greedy solves, relaxed where it is easier to be
-exact: every movable instance of an active used host may end on any used host of its pool
-(same AZ and aggregates), not only instances of hosts emptied whole; a host that receives ends
-at or under max_load_after of its capacity for vCPU, RAM and disk allocations and for measured
-CPU and memory load; anti-affinity limits hold on every host; affinity members stay (they can
-never move one at a time); soft-anti-affinity collisions and the hosts a soft-affinity group
-spans never grow (the placement rules never let a move make them worse); the order of moves
-is not modelled. Every plan of the greedy is a solution of this model, so its optimum is a
-lower bound on what any plan could reach, and greedy / optimum - 1 is an upper bound on how far
-the greedy is from the best.
+The model is the final state of the problem consolidate solves: a host's movable instances
+all stay or all leave (hosts are emptied whole), and leave to used hosts of their pool (same
+AZ and aggregates); a host that receives ends at or under max_load_after of its capacity for
+vCPU, RAM and disk allocations and for measured CPU and memory load; anti-affinity limits hold
+on every host; affinity members and instances that cannot move stay; soft-anti-affinity
+collisions and the hosts a soft-affinity group spans never grow (the placement rules never let
+a move make them worse). The order of moves is not modelled (the greedy also refuses to empty
+a host that received, the model does not), so every greedy plan is a solution of the model,
+its optimum is at most what any plan of consolidate could reach, and greedy / optimum - 1 is
+an upper bound on how far the greedy is from the best. With --repack the model also lets
+instances of kept hosts move (a different, much costlier kind of plan), for information.
 
     bash benchmarks/setup.sh
     PYTHONPATH=<dir holding ansible_collections> <bench-venv>/bin/python benchmarks/cpsat.py
@@ -52,10 +53,12 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._strategies impo
 SCALE = 1000
 
 
-def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
+def optimum(data, params=None, seconds=60.0, workers=2, hint=None, repack=False):
     """Fewest used hosts any placement could reach (see the module docstring) and solver facts.
 
     ``hint`` maps instance ids to hosts (a plan's destinations); the solver starts from it.
+    Without ``repack`` a host's instances all stay or all leave (hosts are emptied whole, as
+    consolidate does); with it any movable instance may move, kept hosts included.
     """
     params = effective_params(consolidate.PARAMS, params or {})
     placement = Placement(from_dict(data), params)
@@ -88,6 +91,8 @@ def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
                 if dest is not host:
                     model.AddImplication(var, receive[dest.name])
             model.AddExactlyOne(choices)
+            if not repack:
+                model.Add(x[(inst.id, host.name)] == on[host.name])
     movable_ids = set(i.id for i in movable)
     for host in used:
         arriving = [(inst, x[(inst.id, host.name)]) for inst in movable if (inst.id, host.name) in x]
@@ -145,7 +150,16 @@ def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
     solver.parameters.num_workers = workers
     start = time.perf_counter()
     status = solver.Solve(model)
+    freed, moved, repacked = [], 0, 0
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        freed = sorted(h.name for h in used if not solver.Value(on[h.name]))
+        for inst in movable:
+            for dest in by_pool[inst.host.pool]:
+                if dest is not inst.host and solver.Value(x[(inst.id, dest.name)]):
+                    moved += 1
+                    repacked += inst.host.name not in freed
     return {
+        "freed": freed, "moves": moved, "moves_between_kept_hosts": repacked,
         "status": solver.StatusName(status), "hosts_used": int(round(solver.ObjectiveValue()))
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
         "best_bound": int(math.ceil(solver.BestObjectiveBound() - 1e-6)), "seconds": round(time.perf_counter() - start, 2),
@@ -153,22 +167,32 @@ def optimum(data, params=None, seconds=60.0, workers=2, hint=None):
     }
 
 
-def case(hosts, seed, seconds):
+def case(hosts, seed, seconds, repack=False):
     data = generate(hosts, seed)
     start = time.perf_counter()
     plan = consolidate.plan(from_dict(data), {"max_moves": 0}).to_dict()
     greedy_seconds = time.perf_counter() - start
-    exact = optimum(data, {"max_moves": 0}, seconds, hint=dict((m["instance"], m["destination"]) for m in plan["moves"]))
+    hint = dict((m["instance"], m["destination"]) for m in plan["moves"])
+    exact = optimum(data, {"max_moves": 0}, seconds, hint=hint)
     bound = plan["bound"]
     best = exact["hosts_used"] if exact["status"] == "OPTIMAL" else exact["best_bound"]
-    return {
+    extra = {}
+    if repack:
+        loose = optimum(data, {"max_moves": 0}, seconds, hint=hint, repack=True)
+        extra = {"repack": loose["hosts_used"], "repack_status": loose["status"], "repack_moves": loose["moves"],
+                 "repack_moves_between_kept_hosts": loose["moves_between_kept_hosts"]}
+    row = {
         "hosts": hosts, "seed": seed, "instances": len(data["instances"]),
         "used_before": bound["hosts_used_before"], "greedy": bound["hosts_used_after"],
         "plan_bound": bound["hosts_needed_at_least"], "cpsat": exact["hosts_used"], "cpsat_status": exact["status"],
         "cpsat_best_bound": exact["best_bound"], "cpsat_seconds": exact["seconds"],
-        "greedy_seconds": round(greedy_seconds, 3),
+        "greedy_seconds": round(greedy_seconds, 3), "greedy_moves": plan["summary"]["moves"],
+        "cpsat_moves": exact["moves"], "cpsat_moves_between_kept_hosts": exact["moves_between_kept_hosts"],
+        "greedy_freed": plan["freed_hosts"], "cpsat_freed": exact["freed"],
         "over_optimum": round(bound["hosts_used_after"] / float(best) - 1.0, 4) if best else None,
     }
+    row.update(extra)
+    return row
 
 
 def main(argv=None):
@@ -176,23 +200,26 @@ def main(argv=None):
     parser.add_argument("--sizes", default="10,20,30")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--seconds", type=float, default=60.0, help="CP-SAT time limit per case")
+    parser.add_argument("--repack", action="store_true",
+                        help="also solve the looser model where instances of kept hosts may move too")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "cpsat.json"))
     args = parser.parse_args(argv)
     rows = []
     for hosts in [int(s) for s in args.sizes.split(",") if s.strip()]:
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-            row = case(hosts, seed, args.seconds)
+            row = case(hosts, seed, args.seconds, args.repack)
             rows.append(row)
             sys.stderr.write("%d hosts seed %d: greedy %d, cp-sat %s (%s)\n" % (
                 hosts, seed, row["greedy"], row["cpsat"], row["cpsat_status"]))
     head = ("hosts", "seed", "inst", "used before", "greedy", "cp-sat", "status", "plan bound",
-            "greedy/opt-1", "cp-sat s")
+            "greedy/opt-1", "cp-sat s", "repack (moves)")
     lines = [head]
     for r in rows:
         lines.append((str(r["hosts"]), str(r["seed"]), str(r["instances"]), str(r["used_before"]),
                       str(r["greedy"]), str(r["cpsat"]), r["cpsat_status"], str(r["plan_bound"]),
                       "-" if r["over_optimum"] is None else "%.1f %%" % (100 * r["over_optimum"]),
-                      "%.1f" % r["cpsat_seconds"]))
+                      "%.1f" % r["cpsat_seconds"],
+                      "%s (%s)" % (r["repack"], r["repack_moves"]) if "repack" in r else "-"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
     for index, line in enumerate(lines):
