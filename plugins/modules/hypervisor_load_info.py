@@ -223,6 +223,12 @@ summary:
     migratable_instances:
       description: Number of instances with C(migratable=true).
       type: int
+    instances_on_unknown_hosts:
+      description:
+        - Number of instances Nova places on a host for which it lists no hypervisor (for example a
+          deleted compute service). They are in no host of the snapshot; C(sources.nova.instances_on_unknown_hosts)
+          names them by host.
+      type: int
     hosts_with_load:
       description: Number of hosts with a measured load.
       type: int

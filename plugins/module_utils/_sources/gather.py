@@ -245,6 +245,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         'hosts': len(hosts),
         'instances': len(instances),
         'migratable_instances': sum(1 for i in instances if i['migratable']),
+        'instances_on_unknown_hosts': sum(len(ids) for ids in source_info['nova'].get(
+            'instances_on_unknown_hosts', {}).values()),
         'hosts_with_load': sum(1 for h in hosts if h['load'] is not None),
         'hosts_without_load': sorted(h['name'] for h in hosts if h['load'] is None),
         'missing_load_reasons': dict((n, why[n]) for n in sorted(why)

@@ -319,7 +319,7 @@ def map_providers(hv_ids, hosts, providers):
     return out
 
 
-def build_instances(servers, hosts_by_name, groups, last_moved, all_host_names=None):
+def build_instances(servers, hosts_by_name, groups, last_moved):
     """Instance dicts for the servers on hosts in ``hosts_by_name``."""
     groups_of = {}
     for g in groups:
@@ -412,6 +412,14 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
     }
     got = _run_all(reads, max_workers)
     hosts, hv_ids = build_hosts(got['services'], got['hypervisors'], got['aggregates'])
+    # Instances Nova places on a host it lists no hypervisor for (a deleted compute service,
+    # a half-registered host): not in any snapshot host, so they are named for the operator.
+    unknown_hosts = sorted(set(s.get('OS-EXT-SRV-ATTR:host') for s in got['servers']
+                               if s.get('OS-EXT-SRV-ATTR:host') and
+                               s.get('OS-EXT-SRV-ATTR:host') not in hosts))
+    source['instances_on_unknown_hosts'] = dict(
+        (h, sorted(s['id'] for s in got['servers'] if s.get('OS-EXT-SRV-ATTR:host') == h))
+        for h in unknown_hosts)
     hosts = dict((n, h) for n, h in hosts.items() if in_scope(h, scope))
     if scope and scope.get('hosts'):
         known = set(hosts) | set(h['hypervisor_hostname'] for h in hosts.values())

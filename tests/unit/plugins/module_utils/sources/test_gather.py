@@ -138,3 +138,23 @@ def test_a_snapshot_breaking_the_contract_is_inconsistent():
     with pytest.raises(LevellerError) as err:
         run(n_hosts=1, per_host=1, cloud=cloud)
     assert err.value.failure == 'inconsistent' and 'policy' in str(err.value)
+
+
+def test_http_counter_counts_every_request_of_the_session():
+    class Session(object):
+        def __init__(self):
+            self.sent = []
+
+        def request(self, url, method, **kwargs):
+            self.sent.append((method, url))
+            return 'response'
+
+    class Conn(object):
+        session = Session()
+
+    conn = Conn()
+    counter = gather.HttpCounter(conn)
+    assert conn.session.request('/a', 'GET') == 'response'
+    conn.session.request('/b', 'GET')
+    assert counter.count == 2 and len(conn.session.sent) == 2
+    assert gather.HttpCounter(object()).count is None

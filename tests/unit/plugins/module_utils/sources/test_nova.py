@@ -176,6 +176,15 @@ def test_collect_builds_a_valid_snapshot_part():
               'hosts': hosts, 'instances': instances})
 
 
+def test_instances_on_hosts_nova_has_no_hypervisor_for_are_named():
+    cloud = make_cloud(2, 1)
+    cloud['servers'][1]['OS-EXT-SRV-ATTR:host'] = 'compute-gone'
+    hosts, instances, sources, _counter = nova.collect(FakeConn(cloud), now=NOW)
+    assert [i['id'] for i in instances] == ['inst-1-0']
+    assert sources['nova']['instances_on_unknown_hosts'] == {'compute-gone': ['inst-2-0']}
+    assert [h['instances'] for h in hosts] == [1, 0]
+
+
 def _counts(n_hosts, per_host, scope=None, page_cap=1000):
     conn = FakeConn(make_cloud(n_hosts, per_host), page_cap=page_cap)
     _h, _i, _s, counter = nova.collect(conn, scope=scope, now=NOW, page_size=1000)
