@@ -81,7 +81,7 @@ for _ in $(seq 1 120); do
 done
 # give a wrongly repeated run time to show up
 sleep 10
-echo "markers: $(ls "$LEVELLER_TEST_MARKER_DIR" | tr '\n' ' ')"
+echo "markers: $(find "$LEVELLER_TEST_MARKER_DIR" -type f -printf '%f ')"
 [ "$(count compute1)" -eq 1 ] || fail "recovery ran $(count compute1) times for compute1, expected once (throttle)"
 [ "$(count compute2)" -eq 1 ] || fail "recovery ran $(count compute2) times for compute2 (host from instance=compute2:9100), expected once"
 [ "$(count compute3)" -eq 0 ] || fail "recovery ran for a resolved alert"
