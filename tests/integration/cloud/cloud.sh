@@ -32,7 +32,7 @@ NCOMPUTE=${NCOMPUTE:-4}
 PY=$VENV/bin/python
 DB_PASS=leveller
 RABBIT_PASS=leveller
-ADMIN_PASS=admin
+ADMIN_PASS="admin"
 export NCOMPUTE LEVELLER_CLOUD_RUN=$RUN LEVELLER_CLOUD_VENV=$VENV
 export OS_CLIENT_CONFIG_FILE=$HERE/clouds.yaml OS_CLOUD=leveller
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -248,13 +248,13 @@ EOS
 }
 
 db_init() {  # keystone bootstrap, then the other schema syncs in parallel
-  local KC="--config-file $RUN/etc/keystone/keystone.conf" NC="--config-file $RUN/etc/nova/nova.conf"
+  local KC=(--config-file "$RUN/etc/keystone/keystone.conf") NC=(--config-file "$RUN/etc/nova/nova.conf")
   local log=$LOGD/dbinit.log
   {
-    keystone-manage $KC db_sync
-    keystone-manage $KC fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    keystone-manage $KC credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    keystone-manage $KC bootstrap --bootstrap-password $ADMIN_PASS \
+    keystone-manage "${KC[@]}" db_sync
+    keystone-manage "${KC[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    keystone-manage "${KC[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    keystone-manage "${KC[@]}" bootstrap --bootstrap-password "$ADMIN_PASS" \
       --bootstrap-admin-url http://127.0.0.1:5000/v3/ \
       --bootstrap-internal-url http://127.0.0.1:5000/v3/ \
       --bootstrap-public-url http://127.0.0.1:5000/v3/ \
@@ -264,10 +264,10 @@ db_init() {  # keystone bootstrap, then the other schema syncs in parallel
     > "$LOGD/placement-manage.log" 2>&1 & local p1=$!
   glance-manage --config-file "$RUN/etc/glance/glance-api.conf" db_sync \
     > "$LOGD/glance-manage.log" 2>&1 & local p2=$!
-  ( nova-manage $NC api_db sync
-    nova-manage $NC cell_v2 map_cell0 --database_connection "mysql+pymysql://os:$DB_PASS@127.0.0.1/nova_cell0"
-    nova-manage $NC cell_v2 create_cell --name cell1 --verbose
-    nova-manage $NC db sync ) > "$LOGD/nova-manage.log" 2>&1 & local p3=$!
+  ( nova-manage "${NC[@]}" api_db sync
+    nova-manage "${NC[@]}" cell_v2 map_cell0 --database_connection "mysql+pymysql://os:$DB_PASS@127.0.0.1/nova_cell0"
+    nova-manage "${NC[@]}" cell_v2 create_cell --name cell1 --verbose
+    nova-manage "${NC[@]}" db sync ) > "$LOGD/nova-manage.log" 2>&1 & local p3=$!
   wait $p1 || die "placement db sync failed; read $LOGD/placement-manage.log"
   wait $p2 || die "glance db sync failed; read $LOGD/glance-manage.log"
   wait $p3 || die "nova db sync failed; read $LOGD/nova-manage.log"
@@ -284,7 +284,9 @@ snapshot_save() {  # stop mysqld cleanly, tar datadir + keystone keys, restart
 
 # ---------------------------------------------------------------- up
 cmd_up() {
-  [ -x "$PY" ] && [ -f "$VENV/.leveller-stamp" ] || die "the cloud venv is missing: run '$0 install' first"
+  if [ ! -x "$PY" ] || [ ! -f "$VENV/.leveller-stamp" ]; then
+    die "the cloud venv is missing: run '$0 install' first"
+  fi
   export PATH=$VENV/bin:$PATH
   local all_up=1 s
   for s in $(services); do alive "${s%%:*}" || { all_up=0; break; }; done
@@ -319,7 +321,8 @@ cmd_up() {
   start_mysqld; start_rabbitmq
   mysql_wait; infra_dbs
   ts "mariadb 127.0.0.1:3306 up"
-  local GUNI="gunicorn --pythonpath $HERE/wsgi --workers 1 --threads 8 --worker-class gthread --timeout 120 --graceful-timeout 5 --no-control-socket"
+  local GUNI=(gunicorn --pythonpath "$HERE/wsgi" --workers 1 --threads 8 --worker-class gthread
+              --timeout 120 --graceful-timeout 5 --no-control-socket)
   for s in keystone:5000 placement:8778 glance-api:9292 nova-api:8774 fake-neutron:9696; do
     check_port_free "${s%%:*}" "${s##*:}"
   done
@@ -327,7 +330,7 @@ cmd_up() {
     # cold: schemas, keystone bootstrap, service users and catalog, then
     # save all of it as the db-init snapshot for the next cold start
     db_init; ts "databases initialised (keystone bootstrap, placement/glance/nova syncs)"
-    OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone $GUNI --bind 127.0.0.1:5000 keystone_app:application
+    OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone "${GUNI[@]}" --bind 127.0.0.1:5000 keystone_app:application
     wait_http keystone http://127.0.0.1:5000/v3 "$LOGD/keystone.log" 120
     "$PY" "$HERE/cloudctl.py" register > "$LOGD/register.log" 2>&1 \
       || die "registering service users in keystone failed; read $LOGD/register.log and $LOGD/keystone.log"
@@ -336,11 +339,11 @@ cmd_up() {
   fi
   touch "$RUN/.dbinit-done"
   # the WSGI APIs only need the database at start
-  OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone $GUNI --bind 127.0.0.1:5000 keystone_app:application
+  OS_KEYSTONE_CONFIG_DIR=$RUN/etc/keystone start keystone "${GUNI[@]}" --bind 127.0.0.1:5000 keystone_app:application
   start fake-neutron "$PY" "$HERE/fake_neutron.py" 9696
-  OS_PLACEMENT_CONFIG_DIR=$RUN/etc/placement start placement $GUNI --bind 127.0.0.1:8778 placement_app:application
-  OS_GLANCE_CONFIG_DIR=$RUN/etc/glance start glance-api $GUNI --bind 127.0.0.1:9292 glance_app:application
-  OS_NOVA_CONFIG_DIR=$RUN/etc/nova start nova-api $GUNI --bind 127.0.0.1:8774 nova_api_app:application
+  OS_PLACEMENT_CONFIG_DIR=$RUN/etc/placement start placement "${GUNI[@]}" --bind 127.0.0.1:8778 placement_app:application
+  OS_GLANCE_CONFIG_DIR=$RUN/etc/glance start glance-api "${GUNI[@]}" --bind 127.0.0.1:9292 glance_app:application
+  OS_NOVA_CONFIG_DIR=$RUN/etc/nova start nova-api "${GUNI[@]}" --bind 127.0.0.1:8774 nova_api_app:application
   local i
   for i in $(seq 1 300); do
     port_open 5672 && break
@@ -354,11 +357,11 @@ cmd_up() {
   wait_http keystone http://127.0.0.1:5000/v3 "$LOGD/keystone.log" 120
   wait_http placement http://127.0.0.1:8778/ "$LOGD/placement.log" 120
   ts "keystone and placement answering"
-  local NC="--config-file $RUN/etc/nova/nova.conf"
-  start nova-conductor nova-conductor $NC --log-file "$LOGD/nova-conductor.log"
-  start nova-scheduler nova-scheduler $NC --log-file "$LOGD/nova-scheduler.log"
+  local NC=(--config-file "$RUN/etc/nova/nova.conf")
+  start nova-conductor nova-conductor "${NC[@]}" --log-file "$LOGD/nova-conductor.log"
+  start nova-scheduler nova-scheduler "${NC[@]}" --log-file "$LOGD/nova-scheduler.log"
   for i in $(seq 1 "$NCOMPUTE"); do
-    start "nova-compute$i" nova-compute $NC --config-file "$RUN/etc/nova/compute$i.conf"
+    start "nova-compute$i" nova-compute "${NC[@]}" --config-file "$RUN/etc/nova/compute$i.conf"
   done
   wait_http nova-api http://127.0.0.1:8774/ "$LOGD/nova-api.log" 120
   wait_http glance-api http://127.0.0.1:9292/ "$LOGD/glance-api.log" 120
@@ -376,7 +379,7 @@ cmd_up() {
   # the scheduler maps new hosts into cell1 every 2 s (nova.conf); fall back
   # to nova-manage if that has not happened soon
   if ! "$PY" "$HERE/cloudctl.py" wait hypervisors "$NCOMPUTE" 15 2>/dev/null; then
-    nova-manage $NC cell_v2 discover_hosts > "$LOGD/discover_hosts.log" 2>&1 \
+    nova-manage "${NC[@]}" cell_v2 discover_hosts > "$LOGD/discover_hosts.log" 2>&1 \
       || die "nova-manage cell_v2 discover_hosts failed; read $LOGD/discover_hosts.log"
     "$PY" "$HERE/cloudctl.py" wait hypervisors "$NCOMPUTE" 60
   fi
@@ -401,7 +404,7 @@ cmd_down() {
   [ ${#pids[@]} -gt 0 ] && GRACE=3 stop_group "${pids[@]}"
   # epmd was daemonised by RabbitMQ into its own session: stop it only if ours
   local e; e=$(our_epmd)
-  [ -n "$e" ] && { kill $e 2>/dev/null || true; names+=(epmd); }
+  [ -n "$e" ] && { kill "$e" 2>/dev/null || true; names+=(epmd); }
   if [ -d "$RUN" ]; then
     # drop the cloud's state (the next up starts clean, from the db-init
     # snapshot); keep the logs of this run for reading

@@ -105,6 +105,11 @@ def in_progress(conn, sid):
     return ms[0] if ms else None
 
 
+def running(conn, sid):
+    m = in_progress(conn, sid)
+    return m if m and m['status'] == 'running' else None
+
+
 def main():
     keep = '--keep' in sys.argv
     conn = openstack.connect(cloud=os.environ.get('OS_CLOUD', 'leveller'))
@@ -184,8 +189,8 @@ def main():
         # fault: migration-hang, aborted
         set_meta(conn, b, {'leveller-test:fault': 'migration-hang'})
         live_migrate(conn, b, 'compute3')
-        mig = wait(lambda: (lambda m: m if m and m['status'] == 'running' else None)(
-            in_progress(conn, b)), 30, 'hung migration to be running')
+        mig = wait(lambda: running(conn, b), 30,
+                   'hung migration to be running')
         time.sleep(3)
         still = in_progress(conn, b)
         s = server(conn, b)
@@ -204,8 +209,8 @@ def main():
 
         # hang again, then force-complete
         live_migrate(conn, b, 'compute3')
-        mig = wait(lambda: (lambda m: m if m and m['status'] == 'running' else None)(
-            in_progress(conn, b)), 30, 'hung migration to be running')
+        mig = wait(lambda: running(conn, b), 30,
+                   'hung migration to be running')
         api(conn, 'POST', '/servers/%s/migrations/%s/action' % (b, mig['id']),
             '2.22', json={'force_complete': None})
         s = wait(lambda: finished(conn, b), 60, 'force-completed migration')
