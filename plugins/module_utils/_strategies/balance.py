@@ -197,7 +197,8 @@ def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, 
         cpu, mem = inst.by_mode
         a = s_cpu * cpu[cpu_mode] + s_mem * mem[mem_mode]
         if a > 0:
-            leaving.append((inst, a, gib + move_cost, cpu, mem, s_score - a, total - a))
+            # A flavor with no RAM and no per-move cost would cost nothing: keep the ratio finite.
+            leaving.append((inst, a, max(gib + move_cost, 1e-6), cpu, mem, s_score - a, total - a))
     if not leaving:
         return None, blocked
     tried = set()

@@ -70,7 +70,7 @@ def random_cloud(seed, hosts=6, per_host=4):
     for h in host_list:
         room = [h["capacity"]["vcpus"] * 4.0, h["capacity"]["memory_mb"], h["capacity"]["disk_gb"]]
         for _n in range(rng.randint(0, per_host * 2)):
-            flavor = rng.choice([(1, 1024, 10), (2, 4096, 20), (4, 8192, 40), (8, 16384, 80)])
+            flavor = rng.choice([(1, 1024, 10), (2, 4096, 20), (4, 8192, 40), (8, 16384, 80), (1, 0, 0)])
             total = used[h["name"]]
             if any(total[i] + flavor[i] > room[i] for i in range(3)):
                 continue
@@ -146,4 +146,5 @@ params = st.fixed_dictionaries({
     "max_per_host": st.integers(1, 3),
     "min_load": st.sampled_from([0.0, 0.3, 0.5]),
     "min_diff": st.sampled_from([0.0, 0.05, 0.2]),
+    "move_cost_gib": st.sampled_from([0.0, 4.0]),
 })

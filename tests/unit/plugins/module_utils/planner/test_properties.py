@@ -27,6 +27,7 @@ def _params(strategy, chosen):
     if strategy == "overload":
         chosen.pop("min_load")
         chosen.pop("min_diff")
+        chosen.pop("move_cost_gib")
         chosen["threshold"] = 0.5
     return chosen
 
