@@ -7,7 +7,7 @@
 # Runs under ansible-test (INVENTORY_PATH set) or alone: bash runme.sh
 set -eu -o pipefail
 cd "$(dirname "$0")"
-if [ -n "${INVENTORY_PATH:-}" ]; then INV=(-i "$INVENTORY_PATH"); else INV=(-i localhost, -c local -e ansible_python_interpreter=/usr/bin/python3); fi
+if [ -n "${INVENTORY_PATH:-}" ]; then INV=(-i "$INVENTORY_PATH"); else INV=(-i "localhost," -c local -e ansible_python_interpreter=/usr/bin/python3); fi
 TEST_DIR=$(mktemp -d)
 run() { ansible-playbook "${INV[@]}" -e "test_dir=$TEST_DIR" "$@"; }
 cleanup() {
