@@ -49,6 +49,7 @@ def plan(snapshot, params=None):
     for host in stuck:
         result.skipped.append({"kind": "host", "name": host.name, "reason":
                                "no move off this host cuts the spread by min_gain and keeps every rule"})
+    result.skipped.extend(_explain(placement, params, set(h.name for h in stuck)))
     finish(result, placement, moves, params)
     result.bound = _bound(placement, result.after)
     return result
@@ -247,6 +248,61 @@ def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, 
             if placement.fits(option[3], option[4]) is None:
                 return option[3:], blocked
     return None, blocked
+
+
+def _explain(placement, params, stuck):
+    """Why each movable instance stays on a pool's busiest host, when that host got stuck.
+
+    Only the busiest host of each pool is explained: it is the one that keeps the pool from
+    being level, so it is where an operator looks first.
+    """
+    wc, wm, min_gain = params["weight_cpu"], params["weight_memory"], params["min_gain"]
+    active = [h for h in placement.host_list if h.active]
+    if not active or not stuck:
+        return []
+    scores = dict((h.name, host_score(h, wc, wm)) for h in active)
+    count = float(len(active))
+    total = sum(scores.values())
+    pools = {}
+    for host in active:
+        pools.setdefault(host.pool, []).append(host)
+    entries = []
+    for key in sorted(pools, key=lambda k: min(h.name for h in pools[k])):
+        members = sorted(pools[key], key=lambda h: (-scores[h.name], h.name))
+        busiest = members[0]
+        if busiest.name not in stuck:
+            continue
+        candidates = sorted(members[1:], key=lambda h: (scores[h.name], h.name))[:CANDIDATES[0]]
+        s_score = scores[busiest.name]
+        for ident in sorted(busiest.instances):
+            inst = busiest.instances[ident]
+            if placement.movable(inst) is not None:
+                continue
+            a = wc * inst.contribution(busiest, 0) / busiest.denom[0] + wm * inst.contribution(busiest, 1) / busiest.denom[1]
+            gainful = []
+            for dest in candidates:
+                d_score = scores[dest.name]
+                b = wc * inst.contribution(dest, 0) / dest.denom[0] + wm * inst.contribution(dest, 1) / dest.denom[1]
+                new_s, new_d, new_total = s_score - a, d_score + b, total - a + b
+                gain = (s_score * s_score + d_score * d_score - new_s * new_s - new_d * new_d
+                        + (new_total * new_total - total * total) / count)
+                if gain >= min_gain and gain > 0:
+                    gainful.append((-gain, dest.name, dest))
+            if not gainful:
+                reason = ("stays on %s, the busiest host of its pool: no move of it to the idlest hosts"
+                          " cuts the spread by min_gain %g" % (busiest.name, min_gain))
+            else:
+                gainful.sort(key=lambda g: (g[0], g[1]))
+                why = None
+                for _gain, _name, dest in gainful:
+                    why = placement.fits(inst, dest)
+                    if why is None:
+                        break
+                reason = "stays on %s, the busiest host of its pool: %s" % (
+                    busiest.name, why or "its move would exceed the budget")
+            entries.append({"kind": "instance", "id": inst.id, "name": inst.name,
+                            "host": busiest.name, "reason": reason})
+    return entries
 
 
 def _bound(placement, after):

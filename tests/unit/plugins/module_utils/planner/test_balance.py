@@ -265,3 +265,17 @@ def test_overload_reports_hosts_it_cannot_relieve():
     plan = plan_of(snapshot(hosts, insts), "overload", threshold=0.9)
     assert plan["moves"] == []
     assert any(s["name"] == "a" and "still above threshold" in s["reason"] for s in plan["skipped"])
+
+
+def test_instances_kept_on_a_stuck_busiest_host_say_why():
+    hosts = [host("a", cpu=0.9), host("b", cpu=0.1)]
+    g = group("g", "anti-affinity", ["i1", "i2"])
+    insts = [instance("i1", "a", cpu=1.0, groups=[g]), instance("i2", "b", groups=[g]),
+             instance("huge", "a", vcpus=8, cpu=3.35)]
+    plan = plan_of(snapshot(hosts, insts), max_moves=0)
+    assert plan["moves"] == []
+    reasons = dict((s["id"], s["reason"]) for s in plan["skipped"] if s["kind"] == "instance")
+    assert reasons["i1"] == "stays on a, the busiest host of its pool: anti-affinity group g already has 1 on b"
+    assert "cuts the spread by min_gain" in reasons["huge"]
+    assert {"kind": "host", "name": "a", "reason": "no move off this host cuts the spread by min_gain and"
+            " keeps every rule"} in plan["skipped"]
