@@ -174,6 +174,16 @@ def _units(to_move):
     return units
 
 
+def _left_behind(group, unit):
+    """Why unit cannot leave without the rest of its group on the same host, or None."""
+    source = unit[0].host
+    staying = group.counts.get(source.name, 0) - len(unit)
+    if staying > 0:
+        return ("soft-affinity group %s keeps its members together and %d of them cannot leave %s"
+                % (group.name or group.id, staying, source.name))
+    return None
+
+
 def _place(placement, to_move, params):
     """Place each instance (or soft-affinity unit) on a pool host with the lowest score after it."""
     wc, wm = params["weight_cpu"], params["weight_memory"]
@@ -208,6 +218,10 @@ def _place(placement, to_move, params):
             placement.move(inst, dest)
             how = "to the idlest host that takes it"
         else:
+            behind = _left_behind(group, unit)
+            if behind:
+                unplaced.extend((inst, behind) for inst in unit)
+                continue
             dest, before = _unit_destination(placement, group, unit, heaps.get(source.pool), pool, scores)
             if dest is None:
                 unplaced.extend((inst, "nowhere to go: no host of its pool takes the %d members of soft-affinity"
