@@ -3,7 +3,7 @@
 # ansible-rulebook (its own venv, Java 17) and the collection's alertmanager event source,
 # posts real Alertmanager webhook payloads to it over HTTP and checks that the recovery
 # playbook ran exactly once per failed host, although the alert for compute1 arrives twice;
-# resolved alerts, other alert names and bad payloads start nothing.
+# resolved alerts, other alert names, bad payloads and a wrong bearer token start nothing.
 # The recovery playbook is replaced by marker.yml (leveller_recover_playbook), which leaves a
 # marker file per run instead of evacuating a host.
 # Needs: ansible-rulebook 1.3 in LEVELLER_EDA_VENV (default ~/.cache/cloudops-leveller/eda-venv),
@@ -21,6 +21,7 @@ if [ -z "${JAVA_HOME:-}" ]; then
   export JAVA_HOME
 fi
 PORT=${LEVELLER_TEST_EDA_PORT:-15001}
+TOKEN=leveller-ci-token-$$
 TEST_DIR=$(mktemp -d)
 export LEVELLER_TEST_MARKER_DIR=$TEST_DIR/markers
 mkdir -p "$LEVELLER_TEST_MARKER_DIR"
@@ -35,6 +36,7 @@ printf 'localhost ansible_connection=local ansible_python_interpreter=%s\n' "$ED
 cat > "$TEST_DIR/vars.yml" <<EOV
 leveller_recover_playbook: $HERE/marker.yml
 leveller_eda_port: $PORT
+leveller_eda_token: $TOKEN
 EOV
 
 PATH=$EDA_VENV/bin:$PATH "$EDA_VENV/bin/ansible-rulebook" -i "$TEST_DIR/inventory" \
@@ -42,9 +44,9 @@ PATH=$EDA_VENV/bin:$PATH "$EDA_VENV/bin/ansible-rulebook" -i "$TEST_DIR/inventor
   > "$TEST_DIR/rulebook.log" 2>&1 &
 RULEBOOK_PID=$!
 
-post() {  # post FILE-OR-STRING, print the HTTP status
+post() {  # post JSON [TOKEN], print the HTTP status
   curl -s -o "$TEST_DIR/response" -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data-binary "$1" "http://127.0.0.1:$PORT/alerts"
+    -H "Authorization: Bearer ${2-$TOKEN}" --data-binary "$1" "http://127.0.0.1:$PORT/alerts"
 }
 alert() {  # alert STATUS ALERTNAME LABEL=VALUE
   printf '{"version":"4","groupKey":"{}:{alertname=\\"%s\\"}","status":"%s","receiver":"leveller",
@@ -65,6 +67,7 @@ done
 
 fail() { echo "FAIL: $*" >&2; cat "$TEST_DIR/rulebook.log" >&2; exit 1; }
 [ "$(post 'not json')" = 400 ] || fail "a payload that is not JSON was accepted"
+[ "$(post "$(alert firing HypervisorDown hypervisor=compute5)" wrong-token)" = 401 ] || fail "a wrong bearer token was accepted"
 [ "$(post '{"status":"firing"}')" = 400 ] || fail "a payload without alerts was accepted"
 [ "$(post "$(alert firing HypervisorDown hypervisor=compute1)")" = 200 ] || fail "alert 1 refused"
 [ "$(post "$(alert firing HypervisorDown instance=compute2:9100)")" = 200 ] || fail "alert 2 refused"
@@ -86,5 +89,6 @@ echo "markers: $(find "$LEVELLER_TEST_MARKER_DIR" -type f -printf '%f ')"
 [ "$(count compute2)" -eq 1 ] || fail "recovery ran $(count compute2) times for compute2 (host from instance=compute2:9100), expected once"
 [ "$(count compute3)" -eq 0 ] || fail "recovery ran for a resolved alert"
 [ "$(count compute4)" -eq 0 ] || fail "recovery ran for another alert name"
+[ "$(count compute5)" -eq 0 ] || fail "recovery ran for an alert posted with a wrong token"
 [ "$(find "$LEVELLER_TEST_MARKER_DIR" -type f | wc -l)" -eq 2 ] || fail "unexpected markers"
 echo "eda_recover: PASS"
