@@ -37,6 +37,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
     snapshot_figures, _check_number,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import digest
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import drain
 
 NAME = "consolidate"
 RESOURCE_NAMES = ("vcpus", "memory_mb", "disk_gb")
@@ -261,9 +262,44 @@ def _budget(host, params, count, gib_moved):
     return None, gib
 
 
+def _unit_under_ceiling(unit, host, ceiling):
+    """Whether host stays under the ceiling with every instance of unit added."""
+    used, cap = host.used, host.cap
+    for index in (0, 1, 2):
+        if used[index] + sum(i.flavor[index] for i in unit) > ceiling * cap[index] + EPSILON:
+            return False
+    for metric in (0, 1):
+        if host.measured[metric] and (host.abs[metric] + sum(i.contribution(host, metric) for i in unit)
+                                      > ceiling * host.denom[metric] + EPSILON):
+            return False
+    return True
+
+
+def _unit_fit(placement, group, unit, pool, ceiling):
+    """Move the unit (soft-affinity members) together to the best fit; (host, tier) or (None, None)."""
+    need = sum(i.flavor[1] for i in unit)
+    for tier in (pool.keep, pool.spare):
+        order = tier.order
+        start = bisect.bisect_left(order, (need - EPSILON, ""))
+        for entry in list(order[start:]):
+            dest = tier.by_name[entry[1]]
+            if not _unit_under_ceiling(unit, dest, ceiling):
+                continue
+            tier.remove(dest)
+            if drain.move_together(placement, group, unit, dest):
+                return dest, tier
+            tier.add(dest)
+    return None, None
+
+
 def _empty(placement, host, pool, ceiling, wc, wm):
-    """Moves that empty host, or (None, reason) with every tentative move undone."""
-    insts = sorted(host.instances.values(), key=lambda i: (-i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
+    """Moves that empty host, or (None, reason) with every tentative move undone.
+
+    Instances in server groups go first (they have the fewest places to go), then the largest.
+    Members of a soft-affinity group move together, as in a drain.
+    """
+    insts = sorted(host.instances.values(),
+                   key=lambda i: (not i.groups, -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
     need = [sum(i.flavor[r] for i in insts) for r in (0, 1, 2)]
     for index in (0, 1, 2):
         if need[index] > pool.room(index) + EPSILON:
@@ -271,28 +307,37 @@ def _empty(placement, host, pool, ceiling, wc, wm):
                           " max_load_after %g" % (need[index], RESOURCE_NAMES[index], max(0.0, pool.room(index)),
                                                   ceiling))
     done = []
-    for inst in insts:
-        dest, tier, why = pool.best_fit(placement, inst, ceiling)
+    for group, unit in drain.soft_affinity_units(insts):
+        if group is None:
+            inst = unit[0]
+            dest, tier, why = pool.best_fit(placement, inst, ceiling)
+            if dest is not None:
+                tier.remove(dest)
+                placement.move(inst, dest)
+        else:
+            dest, tier = _unit_fit(placement, group, unit, pool, ceiling)
+            why = "its %d members of soft-affinity group %s fit together on no other used host" % (
+                len(unit), group.name or group.id)
         if dest is None:
             for moved, target, was in reversed(done):
                 pool.keep.remove(target)
-                placement.move(moved, host)
-                moved.moved = False
+                for inst in reversed(moved):
+                    placement.move(inst, host)
+                    inst.moved = False
                 was.add(target)
-            return None, "%s fits on no other used host: %s" % (inst.name, why)
+            return None, "%s fits on no other used host: %s" % (unit[0].name, why)
         # A host that receives stays used: it joins the keepers.
-        tier.remove(dest)
-        placement.move(inst, dest)
         pool.keep.add(dest)
-        done.append((inst, dest, tier))
+        done.append((unit, dest, tier))
     moves = []
     left = len(insts)
-    for inst, dest, _tier in done:
-        left -= 1
-        moves.append(Move(inst, host.name, dest.name,
-                          "consolidate: empty %s (%d left), best fit on %s under max_load_after %g" % (
-                              host.name, left, dest.name, ceiling),
-                          host_score(host, wc, wm), host_score(dest, wc, wm)))
+    for unit, dest, _tier in done:
+        for inst in unit:
+            left -= 1
+            moves.append(Move(inst, host.name, dest.name,
+                              "consolidate: empty %s (%d left), best fit on %s under max_load_after %g" % (
+                                  host.name, left, dest.name, ceiling),
+                              host_score(host, wc, wm), host_score(dest, wc, wm)))
     return moves, None
 
 

@@ -152,7 +152,7 @@ def _sort_out(placement, drained):
     return to_move, blocking, staying
 
 
-def _units(to_move):
+def soft_affinity_units(to_move):
     """The instances in placing order, members of a soft-affinity group on one host together.
 
     Moving such members one by one would spread the group at the first move, which the
@@ -197,7 +197,7 @@ def _place(placement, to_move, params):
     heaps = dict((key, HostHeap(scores, hosts)) for key, hosts in members.items())
     moves, unplaced = [], []
     gib_moved = 0.0
-    for group, unit in _units(to_move):
+    for group, unit in soft_affinity_units(to_move):
         gib = sum(inst.flavor[1] for inst in unit) / 1024.0
         if max_moves and len(moves) + len(unit) > max_moves:
             unplaced.extend((inst, "budget spent: max_moves %d" % max_moves) for inst in unit)
@@ -255,12 +255,12 @@ def _unit_destination(placement, group, unit, heap, pool, scores):
                 continue
             tried.add(dest.name)
             before = scores[dest.name]
-            if _move_together(placement, group, unit, dest):
+            if move_together(placement, group, unit, dest):
                 return dest, before
     return None, None
 
 
-def _move_together(placement, group, unit, dest):
+def move_together(placement, group, unit, dest):
     """Move every instance of unit to dest, or none of them; True when they all moved."""
     source = unit[0].host
     done = []
