@@ -16,11 +16,17 @@ BAR = 20
 
 def _moves_by_result(plan, result):
     """Return (done, failed) move lists. Without a result every planned move counts as done."""
+    planned = list(plan.get('moves') or [])
     if not result:
-        return list(plan.get('moves') or []), []
+        return planned, []
+    # The executor reports what happened; the size of each move comes from the plan.
+    size = dict((m.get('instance'), m.get('memory_mb')) for m in planned)
     done, failed = [], []
     for m in result.get('moves') or []:
-        (done if m.get('result') == 'moved' else failed).append(m)
+        entry = dict(m)
+        if entry.get('memory_mb') is None:
+            entry['memory_mb'] = size.get(entry.get('instance'))
+        (done if entry.get('result') == 'moved' else failed).append(entry)
     return done, failed
 
 
@@ -86,7 +92,7 @@ def report_svg(plan, result=None, title='cloudops.leveller run'):
     done, failed = _moves_by_result(plan, result)
     top = max([h.get('score') or 0 for h in list(before.values()) + list(after.values())] + [1.0])
     col, gap, height, base = 56, 24, 220, 280
-    width = max(480, 60 + len(names) * (col + gap))
+    width = max(640, 60 + len(names) * (col + gap))
     x_of = {}
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
            'font-size="12">' % (width, base + 110)]
@@ -106,6 +112,8 @@ def report_svg(plan, result=None, title='cloudops.leveller run'):
             out.append('<rect x="%.1f" y="%.1f" width="%d" height="%.1f" fill="%s"><title>%s %s %.2f</title>'
                        '</rect>' % (x + j * (col / 2.0), base - h, col // 2 - 2, h, colour, escape(name),
                                     'before' if j == 0 else 'after', score))
+            out.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%.2f</text>'
+                       % (x + j * (col / 2.0) + (col // 2 - 2) / 2.0, base - h - 3, score))
         out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + col / 2.0, base + 16, escape(name)))
     for k, m in enumerate(done + failed):
         s, d = x_of.get(m.get('source')), x_of.get(m.get('destination'))
