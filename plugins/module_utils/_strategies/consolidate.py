@@ -6,11 +6,14 @@
 Hosts are tried fewest instances first, then least used (the larger of their vCPU and RAM
 allocation fractions), then by name. A host is planned empty only if every one of its instances
 fits elsewhere (all-or-nothing per host); otherwise its tentative moves are undone and the
-reason is listed. Instances go largest first, each to the best fit: the used host of its pool
-(same AZ and aggregates) with the least RAM left under the ceiling that still takes it within
-every rule. The ceiling ``max_load_after`` (default 0.8) caps, on every host that receives,
-the vCPU, RAM and disk allocations (a fraction of what Placement lets the host schedule) and
-the measured CPU and memory load (a fraction of physical capacity, where measured).
+reason is listed. Instances in server groups go first, then the largest; members of a
+soft-affinity group on the host move together. Each goes to the best fit among the hosts that
+stay used anyway (they cannot be emptied, or already received): the one of its pool (same AZ
+and aggregates) with the least RAM left under the ceiling that still takes it within every
+rule; only if none does, to the used host that the emptying order would try last. The ceiling
+``max_load_after`` (default 0.8) caps, on every host that receives, the vCPU, RAM and disk
+allocations (a fraction of what Placement lets the host schedule) and the measured CPU and
+memory load (a fraction of physical capacity, where measured).
 
 Never onto an empty host, never onto a host emptied in this plan, and a host that receives
 an instance is not emptied afterwards (no chains, no ping-pong). Hosts that just received an
@@ -164,15 +167,36 @@ def _best_fit(placement, inst, pool, ceiling):
     return None, why
 
 
+def _latest_fit(placement, inst, pool, ceiling, rank):
+    """The receiver that takes inst and comes last in the emptying order, or (None, why)."""
+    best = None
+    why = None
+    start = bisect.bisect_left(pool.order, (inst.flavor[1] - EPSILON, ""))
+    for entry in pool.order[start:]:
+        host = pool.by_name[entry[1]]
+        if best is not None and rank[host.name] < rank[best.name]:
+            continue
+        if not _under_ceiling(inst, host, ceiling):
+            continue
+        reason = placement.fits(inst, host)
+        if reason is None:
+            best = host
+        elif why is None:
+            why = reason.replace(host.name, "a host")
+    return best, (None if best is not None else why)
+
+
 class _Pool(object):
     """The receivers of one pool in two tiers, tried in order.
 
     ``keep`` holds hosts that stay used whatever happens (they cannot be emptied, or they
     received in this plan), ``spare`` the used hosts that might still be emptied later. Filling
-    the keepers first leaves the spare hosts free to be emptied in their turn.
+    the keepers first (best fit) leaves the spare hosts free to be emptied in their turn; when a
+    spare host has to take an instance, it is the one the emptying order would try last.
     """
 
-    def __init__(self, hosts, fixed, ceiling):
+    def __init__(self, hosts, fixed, ceiling, rank):
+        self.rank = rank
         self.keep = _Receivers([h for h in hosts if fixed[h.name] is not None], ceiling)
         self.spare = _Receivers([h for h in hosts if fixed[h.name] is None], ceiling)
 
@@ -183,7 +207,7 @@ class _Pool(object):
         host, why = _best_fit(placement, inst, self.keep, ceiling)
         if host is not None:
             return host, self.keep, None
-        host, why_spare = _best_fit(placement, inst, self.spare, ceiling)
+        host, why_spare = _latest_fit(placement, inst, self.spare, ceiling, self.rank)
         if host is not None:
             return host, self.spare, None
         return None, None, why or why_spare or (
@@ -206,8 +230,9 @@ def plan(snapshot, params=None):
     members = {}
     for host in used:
         members.setdefault(host.pool, []).append(host)
-    pools = dict((key, _Pool(hosts, fixed, ceiling)) for key, hosts in members.items())
     candidates = sorted(used, key=lambda h: (len(h.instances), _fraction(h), h.name))
+    rank = dict((h.name, number) for number, h in enumerate(candidates))
+    pools = dict((key, _Pool(hosts, fixed, ceiling, rank)) for key, hosts in members.items())
     needed = _needed(members, fixed, ceiling)
 
     moves, freed, received, notes = [], [], set(), {}

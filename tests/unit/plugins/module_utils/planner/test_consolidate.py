@@ -140,7 +140,7 @@ def test_bound_on_a_uniform_cloud():
 def test_budgets_and_max_hosts():
     cloud = snapshot([small(n) for n in "abcd"], [vm("i" + n, n, 2048) for n in "abcd"])
     assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
-    assert "max_hosts 1 reached" in consolidate(cloud, max_hosts=1)["skipped"][-1]["reason"]
+    assert any("max_hosts 1 reached" in s["reason"] for s in consolidate(cloud, max_hosts=1)["skipped"])
     assert len(consolidate(cloud, max_moves=2)["moves"]) == 2
     assert consolidate(cloud, max_gib=1)["moves"] == []
     two = snapshot([small("a"), small("b")],
