@@ -11,6 +11,8 @@ it. Strategies never touch usage counters themselves, so every strategy keeps th
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import (
     METRICS, parse_time,
 )
@@ -191,10 +193,10 @@ class Placement(object):
                 unknown = [i for i in members if i.meas[metric] is None]
                 if not unknown:
                     continue
-                known = sum(i.meas[metric] for i in members if i.meas[metric] is not None)
+                known = math.fsum(i.meas[metric] for i in members if i.meas[metric] is not None)
                 residual = max(0.0, host.abs[metric] - known)
                 weights = [i.alloc[metric] for i in unknown]
-                total = sum(weights)
+                total = math.fsum(weights)
                 for inst, weight in zip(unknown, weights):
                     share = weight / total if total > 0 else 1.0 / len(unknown)
                     inst.meas[metric] = residual * share

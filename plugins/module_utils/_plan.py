@@ -128,7 +128,7 @@ def spread(scores, cpu=None, memory=None):
                 "memory_stddev": None}
     top = max(scores)
     low = min(scores)
-    mean = sum(scores) / count
+    mean = math.fsum(scores) / count
     result = {
         "max": rnd(top), "min": rnd(low), "ratio": rnd(ratio(top, low)),
         "stddev": rnd(stddev(scores, mean)), "mean": rnd(mean), "active_hosts": count,
@@ -151,8 +151,8 @@ def stddev(values, mean=None):
     if not values:
         return 0.0
     if mean is None:
-        mean = sum(values) / len(values)
-    return math.sqrt(max(0.0, sum((v - mean) ** 2 for v in values) / len(values)))
+        mean = math.fsum(values) / len(values)
+    return math.sqrt(max(0.0, math.fsum((v - mean) ** 2 for v in values) / len(values)))
 
 
 def snapshot_figures(placement, weight_cpu, weight_memory):
@@ -260,7 +260,7 @@ class Plan(object):
 
     def to_dict(self):
         moves = sorted(self.moves, key=lambda m: m.wave)  # stable: plan order within a wave
-        gib = sum(m.memory_mb for m in self.moves) / 1024.0
+        gib = math.fsum(m.memory_mb for m in self.moves) / 1024.0
         return {
             "version": PLAN_VERSION, "strategy": self.strategy, "params": self.params,
             "snapshot_digest": self.snapshot_digest,

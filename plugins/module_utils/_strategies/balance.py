@@ -15,6 +15,8 @@ per GiB of RAM copied, plus ``move_cost_gib`` per migration. A move must cut it 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import EPSILON, Placement
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
     COMMON_PARAMS, Move, Plan, effective_params, finish, host_score, ratio, rnd,
@@ -73,7 +75,9 @@ def _level(placement, params):
         return [], [], "no moves: no active host in scope"
     scores = dict((h.name, host_score(h, wc, wm)) for h in active)
     count = float(len(active))
-    total = sum(scores.values())
+    # math.fsum, not sum: sum() of floats changed in Python 3.12, and plans must not depend on
+    # the controller's Python version.
+    total = math.fsum(scores.values())
     sources = HostHeap(scores, active, largest_first=True)
     members = {}
     for host in active:
@@ -262,7 +266,7 @@ def _explain(placement, params, stuck):
         return []
     scores = dict((h.name, host_score(h, wc, wm)) for h in active)
     count = float(len(active))
-    total = sum(scores.values())
+    total = math.fsum(scores.values())
     pools = {}
     for host in active:
         pools.setdefault(host.pool, []).append(host)
