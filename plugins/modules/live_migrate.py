@@ -328,7 +328,7 @@ def run(module):
         max_parallel=p['max_parallel'], max_per_host=p['max_per_host'], on_failure=p['on_failure'],
         on_drift=p['on_drift'], check_mode=module.check_mode, check_room=p['check_room'],
         progress=log.write)
-    if module.check_mode or not p['lock']:
+    if module.check_mode or not p['lock'] or not moves:
         lock = NoLock()
     else:
         lock = CloudLock(cloud_key_for(conn), lock_dir=p['lock_dir'], timeout=p['lock_timeout'],

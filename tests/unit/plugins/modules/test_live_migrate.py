@@ -107,3 +107,9 @@ def test_busy_lock_fails_before_any_move(env):
         holder.release()
     assert out.failed and 'another run is moving instances' in out.result['msg']
     assert env.nova.calls == []
+
+
+def test_empty_plan_changes_nothing_and_takes_no_lock(env):
+    out = env({'plan': {'version': 1, 'moves': []}})
+    assert not out.failed and not out.result['changed']
+    assert out.result['totals']['total'] == 0 and out.result['lock'] is None
