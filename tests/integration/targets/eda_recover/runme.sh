@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs the shipped rulebook extensions/eda/rulebooks/recover_on_host_down.yml with a real
-# ansible-rulebook (its own venv, Java 17) and the collection's alertmanager event source,
-# posts real Alertmanager webhook payloads to it over HTTP and checks that the recovery
-# playbook ran exactly once per failed host, although the alert for compute1 arrives twice;
-# resolved alerts, other alert names, bad payloads and a wrong bearer token start nothing.
+# ansible-rulebook (its own venv, Java 17) and the collection's alertmanager event source.
+# 1. Posts Alertmanager webhook payloads over HTTP: the recovery playbook runs exactly once per
+#    failed host, although the alert for compute1 arrives twice; resolved alerts, other alert
+#    names, bad payloads and a wrong bearer token start nothing.
+# 2. End to end: a real Prometheus evaluates the collection's HypervisorDown rule (installed by
+#    the prometheus_hypervisor role) for a scrape target nobody serves, a real Alertmanager
+#    sends and repeats the alert to the rulebook: recovery runs once for that host.
 # The recovery playbook is replaced by marker.yml (leveller_recover_playbook), which leaves a
 # marker file per run instead of evacuating a host.
 # Needs: ansible-rulebook 1.3 in LEVELLER_EDA_VENV (default ~/.cache/cloudops-leveller/eda-venv),
-# Java 17 (Debian default-jre-headless), the collection on ANSIBLE_COLLECTIONS_PATH.
+# Java 17 (Debian default-jre-headless), Debian prometheus and prometheus-alertmanager, and the
+# collection on ANSIBLE_COLLECTIONS_PATH. Ports (127.0.0.1): 15001, 19190, 19193.
 set -eu -o pipefail
 cd "$(dirname "$0")"
 HERE=$(pwd)
@@ -25,9 +29,12 @@ TOKEN=leveller-ci-token-$$
 TEST_DIR=$(mktemp -d)
 export LEVELLER_TEST_MARKER_DIR=$TEST_DIR/markers
 mkdir -p "$LEVELLER_TEST_MARKER_DIR"
-RULEBOOK_PID=
+RULEBOOK_PID='' AM_PID='' PROM_PID=''
 cleanup() {
-  if [ -n "$RULEBOOK_PID" ]; then kill "$RULEBOOK_PID" 2>/dev/null || true; wait "$RULEBOOK_PID" 2>/dev/null || true; fi
+  for pid in $PROM_PID $AM_PID $RULEBOOK_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$TEST_DIR"
 }
 trap cleanup EXIT
@@ -91,4 +98,67 @@ echo "markers: $(find "$LEVELLER_TEST_MARKER_DIR" -type f -printf '%f ')"
 [ "$(count compute4)" -eq 0 ] || fail "recovery ran for another alert name"
 [ "$(count compute5)" -eq 0 ] || fail "recovery ran for an alert posted with a wrong token"
 [ "$(find "$LEVELLER_TEST_MARKER_DIR" -type f | wc -l)" -eq 2 ] || fail "unexpected markers"
+echo "eda_recover: posted alerts PASS"
+
+# End to end: a real Prometheus evaluates the collection's HypervisorDown rule against a scrape
+# target nobody serves (127.0.0.1:9199), a real Alertmanager sends the alert to the rulebook's
+# webhook (with the bearer token) and repeats it every 2 s; recovery runs once for 127.0.0.1.
+for binary in prometheus prometheus-alertmanager promtool; do
+  command -v "$binary" >/dev/null || fail "$binary not found (Debian packages prometheus, prometheus-alertmanager)"
+done
+PROM_PORT=${LEVELLER_TEST_EDA_PROMETHEUS_PORT:-19190}
+AM_PORT=${LEVELLER_TEST_EDA_ALERTMANAGER_PORT:-19193}
+mkdir -p "$TEST_DIR/rules" "$TEST_DIR/prometheus" "$TEST_DIR/alertmanager"
+ansible-playbook -i "localhost," -c local -e "ansible_python_interpreter=$EDA_VENV/bin/python" \
+  -e "rules_dir=$TEST_DIR/rules" rules.yml "$@" > "$TEST_DIR/rules.log" 2>&1 || { cat "$TEST_DIR/rules.log"; fail "installing the rules"; }
+cat > "$TEST_DIR/prometheus.yml" <<EOC
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $TEST_DIR/rules/*.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:$AM_PORT']
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: ['127.0.0.1:9199']
+EOC
+cat > "$TEST_DIR/alertmanager.yml" <<EOC
+route:
+  receiver: leveller
+  group_by: [alertname, hypervisor]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 2s
+receivers:
+  - name: leveller
+    webhook_configs:
+      - url: http://127.0.0.1:$PORT/alerts
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: $TOKEN
+EOC
+prometheus-alertmanager --config.file="$TEST_DIR/alertmanager.yml" --storage.path="$TEST_DIR/alertmanager" \
+  --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= > "$TEST_DIR/alertmanager.log" 2>&1 &
+AM_PID=$!
+prometheus --config.file="$TEST_DIR/prometheus.yml" --storage.tsdb.path="$TEST_DIR/prometheus" \
+  --web.listen-address="127.0.0.1:$PROM_PORT" > "$TEST_DIR/prometheus.log" 2>&1 &
+PROM_PID=$!
+for _ in $(seq 1 120); do
+  if [ "$(count 127.0.0.1)" -ge 1 ]; then break; fi
+  sleep 1
+done
+# Alertmanager repeats the firing alert every 2 s: several notifications, one recovery
+sleep 12
+notifications=$(curl -s "http://127.0.0.1:$AM_PORT/metrics" \
+  | awk '/^alertmanager_notifications_total\{integration="webhook"\}/ {print $2}')
+echo "markers: $(find "$LEVELLER_TEST_MARKER_DIR" -type f -printf '%f ')"
+[ "$(count 127.0.0.1)" -eq 1 ] || { tail -20 "$TEST_DIR/alertmanager.log" >&2; fail "recovery ran $(count 127.0.0.1) times for 127.0.0.1 from Alertmanager, expected once"; }
+[ "$(find "$LEVELLER_TEST_MARKER_DIR" -type f | wc -l)" -eq 3 ] || fail "unexpected markers"
+[ "${notifications:-0}" -ge 2 ] || fail "Alertmanager sent ${notifications:-0} webhook notifications, expected repeats (>= 2)"
+echo "eda_recover: Prometheus -> Alertmanager -> rulebook PASS ($notifications webhook notifications, one recovery)"
 echo "eda_recover: PASS"
