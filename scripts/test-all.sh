@@ -101,7 +101,8 @@ prometheus_url: ${LEVELLER_PROMETHEUS_URL}
 pushgateway_url: ${LEVELLER_PUSHGATEWAY_URL}
 cloud_ctl: $TOP/tests/integration/cloud/cloud.sh
 EOC
-    cd "$TREE" && ansible-test integration --python 3.11 --color no ${INTEGRATION_TARGETS:-}
+    read -ra targets <<< "${INTEGRATION_TARGETS:-}"
+    cd "$TREE" && ansible-test integration --python 3.11 --color no "${targets[@]}"
   } > "$log" 2>&1
   local st=$?
   local ran failed
