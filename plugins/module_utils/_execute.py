@@ -450,9 +450,9 @@ class Executor(object):
                 # The migration has ended but Nova is still tidying up the instance: nothing
                 # to abort; give it abort_timeout more, then report what is there.
                 if now > move._deadline + self.abort_timeout:
-                    self._finish(move, 'failed', 'live migration %s ended %s but after %ss the instance is '
-                                 'still %s' % (move.migration_id, status, self.timeout + self.abort_timeout,
-                                                describe(server)), server=server)
+                    text = 'live migration %s ended %s but after %ss the instance is still %s' % (
+                        move.migration_id, status, self.timeout + self.abort_timeout, describe(server))
+                    self._finish(move, 'failed', text, server=server)
             elif now > move._deadline:
                 self._abort(move, server)
         elif move._state == 'aborting':
