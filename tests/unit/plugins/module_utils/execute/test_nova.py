@@ -81,8 +81,8 @@ def test_evacuation_microversion_follows_the_cloud():
 
 
 def test_error_carries_novas_message_and_status():
-    conn = Conn({('post', '/servers/u1/action'): Resp(400, {'badRequest': {'message': 'No valid host was found.',
-                                                                            'code': 400}})})
+    refusal = {'badRequest': {'message': 'No valid host was found.', 'code': 400}}
+    conn = Conn({('post', '/servers/u1/action'): Resp(400, refusal)})
     with pytest.raises(NovaError) as err:
         Nova(conn).live_migrate('u1', 'compute3')
     assert err.value.status == 400 and 'No valid host was found.' in str(err.value)
@@ -104,10 +104,11 @@ def test_server_view_compares_the_service_host_not_the_hypervisor_name():
 def test_room_applies_reserved_and_allocation_ratio():
     inv = {'inventories': {'VCPU': {'total': 8, 'reserved': 0, 'allocation_ratio': 4.0, 'max_unit': 8},
                            'MEMORY_MB': {'total': 8192, 'reserved': 512, 'allocation_ratio': 1.0, 'max_unit': 8192}}}
-    conn = Conn({('get', '/os-hypervisors/detail'): Resp(200, {'hypervisors': [
-                    {'id': 'rp-3', 'service': {'host': 'cmp3'}}]}),
+    hypervisors = {'hypervisors': [{'id': 'rp-3', 'service': {'host': 'cmp3'}}]}
+    usages = {'usages': {'VCPU': 30, 'MEMORY_MB': 7000}}
+    conn = Conn({('get', '/os-hypervisors/detail'): Resp(200, hypervisors),
                  ('get', '/resource_providers/rp-3/inventories'): Resp(200, inv),
-                 ('get', '/resource_providers/rp-3/usages'): Resp(200, {'usages': {'VCPU': 30, 'MEMORY_MB': 7000}})})
+                 ('get', '/resource_providers/rp-3/usages'): Resp(200, usages)})
     room = Nova(conn).host_room('cmp3')
     assert room['VCPU'] == {'free': 2.0, 'max_unit': 8}
     assert room['MEMORY_MB'] == {'free': 680.0, 'max_unit': 8192}
