@@ -19,5 +19,13 @@ for scenario in exporter legacy_snmp; do
   fi
   run "verify_$scenario.yml" "$@"
 done
-ansible-playbook "${INV[@]}" -e "test_dir=$TEST_DIR/conflict" refuse.yml "$@"
+# The role refuses settings no Ceilometer release has (SNMP hardware source + exporter); the
+# failure is expected, so its output goes to a file and only the verdict is printed.
+if ansible-playbook "${INV[@]}" -e "test_dir=$TEST_DIR/conflict" refuse.yml "$@" > "$TEST_DIR/refuse.log" 2>&1; then
+  echo "FAIL: the role accepted the SNMP hardware source together with the exporter" >&2; exit 1
+fi
+grep -q 'never exist in the same Ceilometer' "$TEST_DIR/refuse.log" || {
+  cat "$TEST_DIR/refuse.log" >&2; echo "FAIL: the role failed for another reason" >&2; exit 1; }
+[ ! -e "$TEST_DIR/conflict/etc/ceilometer/polling.yaml" ] || { echo "FAIL: files written although refused" >&2; exit 1; }
+echo "role_ceilometer_polling: refused SNMP source + exporter as expected"
 echo "role_ceilometer_polling: PASS"
