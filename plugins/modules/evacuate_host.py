@@ -84,6 +84,15 @@ options:
         Otherwise they stay on the host and are reported in RV(remaining).
     type: bool
     default: false
+  instances:
+    description:
+      - Act only on these instances of O(host), by name or UUID. The others stay where they are and
+        are listed in RV(left_alone). For example, evacuate only the instances that need to be highly
+        available, as Masakari does with its C(HA_Enabled) flag.
+      - RV(instances_before), RV(instances_after) and RV(remaining) then count only these.
+      - An instance that is not on O(host) fails the task before anything changes.
+    type: list
+    elements: str
   fenced:
     description:
       - With O(state=evacuated), the operator's statement that the host is powered off or
@@ -395,6 +404,21 @@ class HostRun(object):
         self.result['service'] = {'before': _svc_view(svc), 'after': after}
         return after
 
+    def select(self, servers):
+        """Keep the instances named in O(instances) (all when unset); the rest are left alone."""
+        wanted = self.p['instances']
+        if wanted is None:
+            return servers, []
+        chosen = [s for s in servers if s['id'] in wanted or s['name'] in wanted]
+        found = set(s['id'] for s in chosen) | set(s['name'] for s in chosen)
+        missing = [w for w in wanted if w not in found]
+        if missing:
+            self.fail('instances %s are not on %s (instances lists instances of the host, by name or UUID)'
+                      % (', '.join(missing), self.p['host']))
+        others = [dict(id=s['id'], name=s['name'], status=s['status'], reason='not selected (instances)')
+                  for s in servers if s not in chosen]
+        return chosen, others
+
     # -- state: drained ------------------------------------------------------------------
     def drained(self):
         host = self.p['host']
@@ -404,8 +428,9 @@ class HostRun(object):
                       'has failed, recover them with state=evacuated' % host, FailureClass.INCONSISTENT)
         # Name order: the same host always drains in the same order, whatever Nova's list order.
         servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
+        servers, left = self.select(servers)
         self.result['instances_before'] = len(servers)
-        movable, left = [], []
+        movable = []
         for s in servers:
             if s['status'] == 'ACTIVE' and not s['task_state']:
                 movable.append((s, 'live'))
@@ -433,6 +458,9 @@ class HostRun(object):
             unknown = sorted(set(m.destination for m in moves if m.destination and m.destination not in services))
             if unknown:
                 self.fail('the plan names unknown host(s) %s' % ', '.join(unknown))
+            if self.p['instances'] is not None:
+                chosen = set(s['id'] for s in servers)
+                moves = [m for m in moves if m.instance in chosen]
             planned = set(m.instance for m in moves)
             for s, kind in movable:
                 if s['id'] not in planned:
@@ -475,12 +503,16 @@ class HostRun(object):
             deadline = time.monotonic() + (self.p['wait_timeout'] if self.p['wait'] else 0)
             while True:
                 remaining = self.nova.servers_on_host(host)
+                if self.p['instances'] is not None:
+                    chosen = set(s['id'] for s in servers)
+                    remaining = [r for r in remaining if r['id'] in chosen]
                 if not remaining or time.monotonic() >= deadline:
                     break
                 time.sleep(self.p['wait_sleep'])
         else:
+            stay = [dict(x) for x in left if x['reason'] != 'not selected (instances)']
             remaining = [dict(id=m.instance, name=m.name, status=m.status_before) for m in moves
-                         if m.result != 'would move'] + [dict(x) for x in left]
+                         if m.result != 'would move'] + stay
         reasons = dict((x['id'], x['reason']) for x in left)
         for m in moves:
             if m.result not in ('moved', 'would move'):
@@ -520,8 +552,9 @@ class HostRun(object):
                       'down (openstack compute service set --down %s nova-compute) or pass fenced=true'
                       % (host, host), FailureClass.INCONSISTENT)
         servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
+        servers, left = self.select(servers)
         self.result['instances_before'] = len(servers)
-        moves, left = [], []
+        moves = []
         for s in servers:
             if s['status'] in EVACUABLE and not s['task_state']:
                 moves.append(Move(s['id'], host, None, name=s['name'], kind='evacuate'))
@@ -580,6 +613,7 @@ def main():
         all_or_nothing=dict(type='bool', default=True),
         migrate_stopped=dict(type='bool', default=False),
         fenced=dict(type='bool', default=False),
+        instances=dict(type='list', elements='str'),
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=120),
         wait_sleep=dict(type='int', default=5),

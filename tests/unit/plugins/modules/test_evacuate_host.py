@@ -115,3 +115,31 @@ def test_enabled_is_idempotent_and_clears_forced_down(env):
     assert env.nova.services['c1']['forced_down'] is False
     out = env({'host': 'c1', 'state': 'enabled'})
     assert not out.result['changed']
+
+
+def test_evacuation_of_selected_instances_leaves_the_others(env):
+    env.nova.add('u1', 'c1', name='ha-1')
+    env.nova.add('u2', 'c1', name='other')
+    env.nova.services['c1'].update(state='down', forced_down=True)
+    out = env({'host': 'c1', 'state': 'evacuated', 'instances': ['ha-1']})
+    assert not out.failed, out.result['msg']
+    assert out.result['instances_before'] == out.result['instances_after'] == 1
+    assert env.nova.servers['u1']['host'] != 'c1' and env.nova.servers['u2']['host'] == 'c1'
+    assert out.result['left_alone'] == [{'id': 'u2', 'name': 'other', 'status': 'ACTIVE',
+                                         'reason': 'not selected (instances)'}]
+
+
+def test_selected_instance_not_on_the_host_fails_before_any_change(env):
+    env.nova.add('u1', 'c1', name='ha-1')
+    out = env({'host': 'c1', 'state': 'drained', 'instances': ['ha-1', 'elsewhere']})
+    assert out.failed and 'instances elsewhere are not on c1' in out.result['msg']
+    assert env.nova.calls == []
+
+
+def test_drain_of_selected_instances_waits_only_for_them(env):
+    env.nova.add('u1', 'c1', name='a')
+    env.nova.add('u2', 'c1', name='b')
+    out = env({'host': 'c1', 'state': 'drained', 'instances': ['a']})
+    assert not out.failed, out.result['msg']
+    assert out.result['totals']['moved'] == 1 and out.result['remaining'] == []
+    assert env.nova.servers['u2']['host'] == 'c1'
