@@ -33,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+import math
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import EPSILON, Placement
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
@@ -279,7 +280,7 @@ def plan(snapshot, params=None):
 
 def _budget(host, params, count, gib_moved):
     """(reason the budget forbids emptying host or None, GiB that emptying it copies)."""
-    gib = sum(i.flavor[1] for i in host.instances.values()) / 1024.0
+    gib = math.fsum(i.flavor[1] for i in host.instances.values()) / 1024.0
     if params["max_moves"] and count + len(host.instances) > params["max_moves"]:
         return "its %d moves would exceed max_moves %d" % (len(host.instances), params["max_moves"]), gib
     if params["max_gib"] and gib_moved + gib > params["max_gib"] + 1e-9:
@@ -291,10 +292,10 @@ def _unit_under_ceiling(unit, host, ceiling):
     """Whether host stays under the ceiling with every instance of unit added."""
     used, cap = host.used, host.cap
     for index in (0, 1, 2):
-        if used[index] + sum(i.flavor[index] for i in unit) > ceiling * cap[index] + EPSILON:
+        if used[index] + math.fsum(i.flavor[index] for i in unit) > ceiling * cap[index] + EPSILON:
             return False
     for metric in (0, 1):
-        if host.measured[metric] and (host.abs[metric] + sum(i.contribution(host, metric) for i in unit)
+        if host.measured[metric] and (host.abs[metric] + math.fsum(i.contribution(host, metric) for i in unit)
                                       > ceiling * host.denom[metric] + EPSILON):
             return False
     return True
@@ -302,7 +303,7 @@ def _unit_under_ceiling(unit, host, ceiling):
 
 def _unit_fit(placement, group, unit, pool, ceiling):
     """Move the unit (soft-affinity members) together to the best fit; (host, tier) or (None, None)."""
-    need = sum(i.flavor[1] for i in unit)
+    need = math.fsum(i.flavor[1] for i in unit)
     for tier in (pool.keep, pool.spare):
         order = tier.order
         start = bisect.bisect_left(order, (need - EPSILON, ""))
@@ -325,7 +326,7 @@ def _empty(placement, host, pool, ceiling, wc, wm):
     """
     insts = sorted(host.instances.values(),
                    key=lambda i: (not i.groups, -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
-    need = [sum(i.flavor[r] for i in insts) for r in (0, 1, 2)]
+    need = [math.fsum(i.flavor[r] for i in insts) for r in (0, 1, 2)]
     for index in (0, 1, 2):
         if need[index] > pool.room(index) + EPSILON:
             return None, ("its instances need %g %s, the other used hosts of its pool have %g left under"
@@ -387,8 +388,8 @@ def _needed(members, fixed, ceiling):
         others = [h for h in hosts if fixed[h.name] is None]
         best = (len(stay), "cannot_be_emptied")
         for index in (1, 0, 2):
-            demand = sum(h.used[index] for h in hosts)
-            have = sum(max(ceiling * h.cap[index], h.used[index]) for h in stay)
+            demand = math.fsum(h.used[index] for h in hosts)
+            have = math.fsum(max(ceiling * h.cap[index], h.used[index]) for h in stay)
             room = sorted((max(ceiling * h.cap[index], h.used[index]) for h in others), reverse=True)
             count = 0
             while have < demand - EPSILON and count < len(room):

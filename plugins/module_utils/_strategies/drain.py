@@ -26,6 +26,8 @@ RAM to copy / (``bandwidth_mbps`` x parallelism); the plan also reports its own 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import Placement
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
     COMMON_PARAMS, Move, Plan, PlanError, effective_params, finish, host_score, rnd,
@@ -198,7 +200,7 @@ def _place(placement, to_move, params):
     moves, unplaced = [], []
     gib_moved = 0.0
     for group, unit in soft_affinity_units(to_move):
-        gib = sum(inst.flavor[1] for inst in unit) / 1024.0
+        gib = math.fsum(inst.flavor[1] for inst in unit) / 1024.0
         if max_moves and len(moves) + len(unit) > max_moves:
             unplaced.extend((inst, "budget spent: max_moves %d" % max_moves) for inst in unit)
             continue
@@ -353,7 +355,7 @@ def _bound(moves, to_move, blocking, drained, params):
     else:
         memory = [(i.source.name, i.flavor[1]) for i in to_move]
         memory += [(i.source.name, i.flavor[1]) for i, _r in blocking]
-    total_mb = sum(mb for _src, mb in memory)
+    total_mb = math.fsum(mb for _src, mb in memory)
     by_source = {}
     for name, mb in memory:
         by_source[name] = by_source.get(name, 0.0) + mb
@@ -374,7 +376,7 @@ def _bound(moves, to_move, blocking, drained, params):
         longest = {}
         for move in planned:
             longest[move.wave] = max(longest.get(move.wave, 0.0), move.memory_mb)
-        estimate = sum(longest.values()) * MBIT_PER_MIB / bandwidth
+        estimate = math.fsum(longest.values()) * MBIT_PER_MIB / bandwidth
         result["makespan_s_estimate"] = rnd(estimate)
         result["makespan_gap_s"] = rnd(estimate - seconds)
     else:
