@@ -7,9 +7,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
+from ansible_collections.cloudops.leveller.benchmarks.generate import generate
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import STRATEGIES, make_plan
@@ -279,3 +283,21 @@ def test_instances_kept_on_a_stuck_busiest_host_say_why():
     assert "cuts the spread by min_gain" in reasons["huge"]
     assert {"kind": "host", "name": "a", "reason": "no move off this host cuts the spread by min_gain and"
             " keeps every rule"} in plan["skipped"]
+
+
+def test_plan_does_not_depend_on_hash_randomisation(tmp_path):
+    """Sets and dicts must never decide the order: two interpreters, two hash seeds, one plan."""
+    path = tmp_path / "cloud.json"
+    path.write_text(json.dumps(generate(hosts=60, seed=3, per_host=8)))
+    code = ("import hashlib, json, sys\n"
+            "from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import load_file\n"
+            "from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan\n"
+            "snap = load_file(sys.argv[1])\n"
+            "for name in ('balance', 'overload'):\n"
+            "    text = json.dumps(make_plan(snap, name, {'max_moves': 0}).to_dict(), sort_keys=True)\n"
+            "    print(hashlib.sha256(text.encode()).hexdigest())\n")
+    outputs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        outputs.append(subprocess.check_output([sys.executable, "-c", code, str(path)], env=env))
+    assert outputs[0] == outputs[1]
