@@ -12,8 +12,9 @@ All-or-nothing by default: if any instance that must leave cannot (no room, a se
 rule, pinned, not migratable, busy, the budget), the plan has no moves and ``skipped`` names
 each such instance with its reason (``blocking: true``). With ``partial: true`` the plan moves
 what fits and lists the rest the same way. Stopped (SHUTOFF) instances cannot be
-live-migrated; they stay on the host, do not block, and are listed with ``blocking: false``
-(M(cloudops.leveller.evacuate_host) can cold-migrate them with ``migrate_stopped``).
+live-migrated; they stay on the host and do not block: they are listed in the plan's
+``staying``, not in ``skipped`` (M(cloudops.leveller.evacuate_host) reads ``skipped`` as what
+did not fit, and can cold-migrate stopped instances itself with ``migrate_stopped``).
 
 A drain ignores ``cooldown`` unless it is set (default 0): a host going into maintenance has to
 be emptied even of instances that moved recently.
@@ -62,10 +63,12 @@ class DrainPlan(Plan):
     def __init__(self, strategy, params, snapshot_digest):
         super(DrainPlan, self).__init__(strategy, params, snapshot_digest)
         self.drained_hosts = []
+        self.staying = []
 
     def to_dict(self):
         result = super(DrainPlan, self).to_dict()
         result["drained_hosts"] = list(self.drained_hosts)
+        result["staying"] = [dict(entry) for entry in self.staying]
         return result
 
 
@@ -112,8 +115,9 @@ def plan(snapshot, params=None):
             inst.moved = False
         moves = []
     entries = [_entry(inst, reason, True) for inst, reason in blocking]
-    entries += [_entry(inst, reason, False) for inst, reason in staying]
     result.skipped.extend(sorted(entries, key=lambda e: (e["host"], e["id"])))
+    result.staying = sorted((_entry(inst, reason, False) for inst, reason in staying),
+                            key=lambda e: (e["host"], e["id"]))
     if not failed:
         kept = set(inst.source.name for inst, _reason in blocking)
         result.drained_hosts = [h.name for h in drained if h.name not in kept]

@@ -110,9 +110,10 @@ def test_stopped_instances_stay_without_blocking():
     cloud["instances"][1]["status"] = "SHUTOFF"
     plan = drain(cloud, hosts=["a"])
     assert [m["instance"] for m in plan["moves"]] == ["i1"]
-    stays = [s for s in plan["skipped"] if s["kind"] == "instance"]
-    assert [(s["instance"], s["blocking"]) for s in stays] == [("i2", False)]
-    assert "migrate_stopped" in stays[0]["reason"]
+    # Not in skipped: evacuate_host reads every instance there as one that did not fit.
+    assert [s for s in plan["skipped"] if s["kind"] == "instance"] == []
+    assert [(s["instance"], s["host"], s["blocking"]) for s in plan["staying"]] == [("i2", "a", False)]
+    assert "migrate_stopped" in plan["staying"][0]["reason"]
     assert plan["drained_hosts"] == ["a"]
 
 
@@ -283,7 +284,9 @@ def test_every_rule_holds_and_each_instance_is_accounted_for(cloud, chosen, data
     moved = set(m["instance"] for m in plan["moves"])
     assert all(m["source"] in names and m["destination"] not in names for m in plan["moves"])
     on_drained = set(i["id"] for i in cloud["instances"] if i["host"] in names)
-    listed = [s["instance"] for s in plan["skipped"] if s["kind"] == "instance"]
+    skipped = [s["instance"] for s in plan["skipped"] if s["kind"] == "instance"]
+    assert all(s["blocking"] for s in plan["skipped"] if s["kind"] == "instance")
+    listed = skipped + [s["instance"] for s in plan["staying"]]
     assert len(listed) == len(set(listed))
     # Every instance of a drained host is moved or listed with its reason, never both.
     assert not moved & set(listed)
@@ -297,7 +300,7 @@ def test_every_rule_holds_and_each_instance_is_accounted_for(cloud, chosen, data
         assert plan["drained_hosts"] == sorted(names)
     assert all(e["reason"] for e in blocking(plan))
     stopped = set(i["id"] for i in cloud["instances"] if i.get("status") == "SHUTOFF" and not i.get("task_state"))
-    assert set(listed) - blocked <= stopped
+    assert set(s["instance"] for s in plan["staying"]) <= stopped and set(skipped) == blocked
     if not chosen["use_empty_hosts"]:
         empty = set(h["name"] for h in cloud["hosts"]) - set(i["host"] for i in cloud["instances"])
         assert not empty & set(m["destination"] for m in plan["moves"])
