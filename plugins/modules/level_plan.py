@@ -124,8 +124,8 @@ options:
       - C(drain) only. With V(false) (the default) the drain is all-or-nothing. If any instance that
         has to leave cannot (no room, a server-group rule, pinned, not migratable, busy, budget),
         the plan has no moves. With V(true) the plan moves what fits.
-      - Either way, C(skipped) lists each instance that stays, with C(blocking=true) and its reason.
-        Stopped instances stay without blocking (C(blocking=false)).
+      - Either way, C(skipped) lists each instance that cannot leave, with C(blocking=true) and
+        its reason. Stopped instances stay without blocking and are listed in C(staying).
     type: bool
   bandwidth_mbps:
     description:
@@ -316,8 +316,16 @@ plan:
       description:
         - Hosts and instances left alone, each with C(kind), C(name) (and C(id), C(host)
           for instances) and C(reason).
-        - C(drain) lists the instances of the drained hosts that stay, with C(instance) (the id
-          again) and C(blocking) (true when it kept the drain from being complete).
+        - C(drain) lists there the instances of the drained hosts that cannot leave, with
+          C(instance) (the id again) and C(blocking=true).
+      type: list
+      elements: dict
+    staying:
+      description:
+        - C(drain) only. Stopped instances of the drained hosts, which a live migration cannot move
+          and which do not block the drain, each with C(id), C(instance), C(name), C(host),
+          C(reason) and C(blocking=false).
+      returned: with strategy drain
       type: list
       elements: dict
     drained_hosts:
