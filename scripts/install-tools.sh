@@ -10,8 +10,13 @@ VENV=${LEVELLER_VENV:-$LEVELLER_HOME/venv}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 mkdir -p "$LEVELLER_HOME"
 
-APT_PKGS=(python3-venv python3-dev gcc pkg-config libvirt-dev curl rsync git make bc
-          mariadb-server rabbitmq-server prometheus prometheus-pushgateway)
+APT_PKGS=(python3-venv python3-dev gcc pkg-config libvirt-dev curl rsync git make bc shellcheck
+          # the local cloud
+          mariadb-server rabbitmq-server prometheus prometheus-pushgateway prometheus-alertmanager
+          # what the monitoring roles install, and the tools their tests read them with
+          prometheus-node-exporter prometheus-libvirt-exporter snmpd snmp
+          # ansible-rulebook (Event-Driven Ansible) runs on Java
+          default-jre-headless)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,11 +31,23 @@ fi
 
 stamp_src=$(cat "$TOP/requirements.txt" "$TOP/tests/requirements.txt" "$0" | sha256sum | cut -c1-16)
 if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp_src" ]; then
-  echo "install-tools: $VENV is up to date"; exit 0
+  echo "install-tools: $VENV is up to date"
+else
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -U pip uv
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" \
+      -r "$TOP/requirements.txt" -r "$TOP/tests/requirements.txt"
+  echo "$stamp_src" > "$VENV/.stamp"
+  echo "install-tools: $VENV ready ($("$VENV/bin/ansible" --version | head -1))"
 fi
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q -U pip uv
-"$VENV/bin/uv" pip install -q --python "$VENV/bin/python" \
-    -r "$TOP/requirements.txt" -r "$TOP/tests/requirements.txt"
-echo "$stamp_src" > "$VENV/.stamp"
-echo "install-tools: $VENV ready ($("$VENV/bin/ansible" --version | head -1))"
+
+# ansible-rulebook in a virtualenv of its own (its pins differ from the tools'), for the
+# Event-Driven Ansible rulebook's test.
+EDA_VENV=${LEVELLER_EDA_VENV:-$LEVELLER_HOME/eda-venv}
+EDA_REQ=("ansible-rulebook>=1.3,<1.4" "ansible-core>=2.19,<2.20" aiohttp)
+if [ ! -f "$EDA_VENV/.stamp" ] || [ "$(cat "$EDA_VENV/.stamp")" != "${EDA_REQ[*]}" ]; then
+  [ -x "$EDA_VENV/bin/python" ] || python3 -m venv "$EDA_VENV"
+  "$VENV/bin/uv" pip install -q --python "$EDA_VENV/bin/python" "${EDA_REQ[@]}"
+  echo "${EDA_REQ[*]}" > "$EDA_VENV/.stamp"
+  echo "install-tools: $EDA_VENV ready"
+fi

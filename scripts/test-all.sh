@@ -102,7 +102,7 @@ pushgateway_url: ${LEVELLER_PUSHGATEWAY_URL}
 cloud_ctl: $TOP/tests/integration/cloud/cloud.sh
 EOC
     read -ra targets <<< "${INTEGRATION_TARGETS:-}"
-    cd "$TREE" && ansible-test integration --python 3.11 --color no "${targets[@]}"
+    cd "$TREE" && ansible-test integration --python 3.11 --color no --allow-destructive "${targets[@]}"
   } > "$log" 2>&1
   local st=$?
   local ran failed

@@ -160,8 +160,8 @@ EXAMPLES = r'''
 - name: Plain Prometheus recording rules that already give ratios per hypervisor
   cloudops.leveller.hypervisor_load_info:
     prometheus_url: http://prometheus:9090
-    query_cpu: leveller:host_cpu_busy:ratio5m
-    query_memory: leveller:host_memory_used:ratio
+    query_cpu: leveller:node_cpu_utilisation:ratio_rate5m
+    query_memory: leveller:node_memory_utilisation:ratio
     prometheus_host_label: hypervisor
     prometheus_host_pattern: ''
 
