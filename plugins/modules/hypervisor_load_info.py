@@ -68,6 +68,9 @@ options:
         makes the module fail, naming the hosts.
       - When V(true), such hosts are returned with C(load=null) and C(load_source=none).
       - Hosts Nova reports down never make the module fail for lack of load.
+      - Applies only when O(sources) names a load source (V(prometheus) or V(libvirt)). With
+        V(nova) alone no load is measured, every host has C(load=null), and the planner works on
+        allocations.
     type: bool
     default: false
   history_hours:

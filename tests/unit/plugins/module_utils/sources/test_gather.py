@@ -132,6 +132,15 @@ def test_nova_only_snapshot_with_weights():
     assert summary['prometheus_queries'] == 0 and summary['hosts_with_load'] == 0
 
 
+def test_nova_only_needs_no_measured_load():
+    # Nothing was asked to measure load: the planner works on allocations, so no failure.
+    snap, summary = gather.gather(FakeConn(make_cloud(2, 1)), params(sources=['nova']),
+                                  now=NOW, validate=validate)
+    assert [h['load'] for h in snap['hosts']] == [None] * len(snap['hosts'])
+    assert set(h['load_source'] for h in snap['hosts']) == set(['none'])
+    assert summary['hosts_with_load'] == 0
+
+
 def test_a_snapshot_breaking_the_contract_is_inconsistent():
     cloud = make_cloud(1, 1)
     cloud['groups'] = [{'id': 'g', 'policy': 'nonsense', 'members': ['inst-1-0']}]
