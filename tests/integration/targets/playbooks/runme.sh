@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the collection's playbooks (by FQCN, as operators do) against the local cloud and checks
+# the outcome in Nova: balance levels an unbalanced start, --check moves nothing, evacuate drains
+# and disables a host, restore re-enables it, consolidate empties the hosts it says it frees, and
+# recover rebuilds the instances of a dead, fenced host with the count unchanged.
+# Runs under ansible-test (which passes -e @integration_config.yml as arguments) or alone.
+set -eu -o pipefail
+cd "$(dirname "$0")"
+export ANSIBLE_LIBRARY=$PWD/../setup_leveller/library
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+OUT=$(mktemp -d)
+INV=(-i localhost, -c local -e "ansible_python_interpreter=$(command -v python)")
+cfg=()
+for a in "$@"; do case $a in @*integration_config.yml) cfg=(-e "$a");; esac; done
+[ ${#cfg[@]} -gt 0 ] || { f=$(ls ../../integration_config.yml 2>/dev/null) && cfg=(-e "@$f"); }
+conf=${cfg[1]#@}
+get() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]])" "$conf" "$1"; }
+OS_CLIENT_CONFIG_FILE=$(get clouds_yaml); OS_CLOUD=$(get openstack_cloud)
+PROM=$(get prometheus_url); CLOUD_CTL=$(get cloud_ctl)
+export OS_CLIENT_CONFIG_FILE OS_CLOUD
+play() { ansible-playbook "${INV[@]}" "${cfg[@]}" -e leveller_report_dir="$OUT" "$@"; }
+cleanup() {
+  if [ -n "${DEAD:-}" ]; then
+    bash "$CLOUD_CTL" compute start "${DEAD#compute}" >/dev/null 2>&1 || true
+    python verify.py fence "$DEAD" false >/dev/null 2>&1 || true
+  fi
+  python verify.py cleanup || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+echo "== balance: unbalanced start, --check first, then the real run"
+play setup.yml
+sleep 30   # two scrapes and half the 1m CPU window: the feeder's load follows the new instances
+python verify.py state "$OUT/before.json"
+play cloudops.leveller.balance --check -e leveller_prometheus_url="$PROM" -e leveller_cpu_window=1m
+python verify.py state "$OUT/after-check.json"
+python verify.py same "$OUT/before.json" "$OUT/after-check.json"
+play cloudops.leveller.balance -e leveller_prometheus_url="$PROM" -e leveller_cpu_window=1m
+python verify.py state "$OUT/after-balance.json"
+python verify.py balanced "$OUT/before.json" "$OUT/after-balance.json" "$OUT/balance-result.json"
+test -s "$OUT/balance-report.svg" && test -s "$OUT/balance-progress.log"
+
+echo "== evacuate compute1, then restore it"
+play cloudops.leveller.evacuate -e host=compute1
+python verify.py state "$OUT/after-evacuate.json"
+python verify.py drained "$OUT/after-balance.json" "$OUT/after-evacuate.json" compute1
+play cloudops.leveller.restore -e host=compute1
+python verify.py state "$OUT/after-restore.json"
+python verify.py enabled "$OUT/after-restore.json" compute1
+
+echo "== consolidate"
+# every test instance was just moved by balance and evacuate: without cooldown=0 the plan
+# rightly keeps them where they are
+play cloudops.leveller.consolidate -e leveller_max_hosts=1 -e leveller_cooldown=0
+python verify.py state "$OUT/after-consolidate.json"
+python verify.py consolidated "$OUT/after-restore.json" "$OUT/after-consolidate.json" "$OUT/consolidate-plan.json"
+
+echo "== recover a dead, fenced host"
+DEAD=$(python verify.py busiest "$OUT/after-consolidate.json")
+if play cloudops.leveller.recover -e host="$DEAD"; then echo "FAIL: recover ran on a live host" >&2; exit 1; fi
+bash "$CLOUD_CTL" compute stop "${DEAD#compute}"
+python verify.py fence "$DEAD" true
+play cloudops.leveller.recover -e host="$DEAD"
+python verify.py state "$OUT/after-recover.json"
+python verify.py recovered "$OUT/after-consolidate.json" "$OUT/after-recover.json" "$DEAD"
+bash "$CLOUD_CTL" compute start "${DEAD#compute}"
+python verify.py fence "$DEAD" false
+echo "playbooks: PASS"

@@ -1,0 +1,143 @@
+"""Reads the local cloud through the real Nova API and checks what each playbook promised.
+
+    verify.py state FILE                      write servers and compute services to FILE
+    verify.py same A B                        nothing moved between A and B
+    verify.py balanced A B RESULT             instances level out; each move landed where reported
+    verify.py drained A B HOST                HOST empty and disabled; every instance kept, ACTIVE
+    verify.py enabled A HOST                  HOST's compute service enabled
+    verify.py consolidated A B PLAN           the plan's freed hosts are empty; instances kept
+    verify.py recovered A B HOST              HOST's instances rebuilt elsewhere, ACTIVE, count kept
+    verify.py fence HOST true|false           set forced_down (false: retried until Nova accepts)
+    verify.py busiest A                       the host with the most test instances in A
+    verify.py cleanup                         delete pb-* servers, enable and un-force all computes
+"""
+import json
+import sys
+import time
+
+import openstack
+
+PREFIX = 'pb-'
+
+
+def conn():
+    return openstack.connect()
+
+
+def state():
+    c = conn()
+    servers = [dict(id=s.id, name=s.name, host=s.compute_host, status=s.status)
+               for s in c.compute.servers(details=True, all_projects=True)]
+    resp = c.compute.get('/os-services?binary=nova-compute', microversion='2.53')
+    services = dict((s['host'], s) for s in resp.json()['services'])
+    return dict(servers=servers, services=services)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def ours(snap):
+    return dict((s['id'], s) for s in snap['servers'] if s['name'].startswith(PREFIX))
+
+
+def check(cond, msg):
+    if not cond:
+        sys.exit('FAIL: ' + msg)
+    print('ok: ' + msg)
+
+
+def per_host(servers):
+    counts = {}
+    for s in servers.values():
+        counts[s['host']] = counts.get(s['host'], 0) + 1
+    return counts
+
+
+def all_kept_active(a, b):
+    check(sorted(ours(a)) == sorted(ours(b)), 'the same %d test instances exist, each exactly once' % len(ours(a)))
+    bad = [s['name'] for s in ours(b).values() if s['status'] != 'ACTIVE']
+    check(not bad, 'every test instance is ACTIVE (not: %s)' % ', '.join(bad))
+
+
+def main(argv):
+    cmd = argv[0]
+    if cmd == 'state':
+        with open(argv[1], 'w') as f:
+            json.dump(state(), f)
+    elif cmd == 'same':
+        a, b = load(argv[1]), load(argv[2])
+        check(dict((k, v['host']) for k, v in ours(a).items()) == dict((k, v['host']) for k, v in ours(b).items()),
+              'check mode moved nothing')
+    elif cmd == 'balanced':
+        a, b, result = load(argv[1]), load(argv[2]), load(argv[3])
+        all_kept_active(a, b)
+        moved = [m for m in result.get('moves', []) if m.get('result') == 'moved']
+        check(len(moved) > 0, 'balance moved %d instance(s)' % len(moved))
+        check(result.get('totals', {}).get('failed', 0) == 0, 'no move failed')
+        for m in moved:
+            check(ours(b)[m['instance']]['host'] == m['destination'],
+                  '%s is on %s, as the result says' % (m.get('name'), m['destination']))
+        before, after = per_host(ours(a)), per_host(ours(b))
+        check(max(after.values()) < max(before.values()),
+              'the most crowded host went from %d to %d test instances' % (max(before.values()), max(after.values())))
+    elif cmd == 'drained':
+        a, b, host = load(argv[1]), load(argv[2]), argv[3]
+        all_kept_active(a, b)
+        left = [s['name'] for s in b['servers'] if s['host'] == host]
+        check(not left, '%s holds no instance (left: %s)' % (host, ', '.join(left)))
+        check(b['services'][host]['status'] == 'disabled', '%s is disabled (%s)' % (host, b['services'][host].get('disabled_reason')))
+    elif cmd == 'enabled':
+        a, host = load(argv[1]), argv[2]
+        check(a['services'][host]['status'] == 'enabled', '%s is enabled' % host)
+    elif cmd == 'consolidated':
+        a, b, plan = load(argv[1]), load(argv[2]), load(argv[3])
+        all_kept_active(a, b)
+        freed = plan.get('freed_hosts') or []
+        check(len(freed) >= 1, 'the plan frees %s' % (', '.join(freed) or 'nothing'))
+        for host in freed:
+            left = [s['name'] for s in b['servers'] if s['host'] == host]
+            check(not left, '%s ended empty (left: %s)' % (host, ', '.join(left)))
+        check(len([h for h, n in per_host(ours(b)).items() if n]) < len([h for h, n in per_host(ours(a)).items() if n]),
+              'test instances use fewer hosts')
+    elif cmd == 'recovered':
+        a, b, host = load(argv[1]), load(argv[2]), argv[3]
+        was_there = [k for k, s in ours(a).items() if s['host'] == host]
+        all_kept_active(a, b)
+        moved = [k for k in was_there if ours(b)[k]['host'] != host]
+        check(len(moved) == len(was_there), '%d instance(s) of %s rebuilt on other hosts' % (len(moved), host))
+    elif cmd == 'fence':
+        host, forced = argv[1], argv[2] == 'true'
+        c = conn()
+        svc = [s for s in c.compute.services(binary='nova-compute') if s.host == host][0]
+        deadline = time.time() + 120
+        while True:
+            resp = c.compute.put('/os-services/%s' % svc.id, json={'forced_down': forced}, microversion='2.53')
+            if resp.status_code < 400 or time.time() > deadline:
+                break
+            time.sleep(3)  # un-forcing waits for the restarted compute to clean up its evacuations
+        check(resp.status_code < 400, 'forced_down=%s on %s (HTTP %s)' % (forced, host, resp.status_code))
+        if not forced:
+            t0 = time.time()
+            while time.time() - t0 < 60:
+                if [s for s in c.compute.services(binary='nova-compute') if s.host == host and s.state == 'up']:
+                    break
+                time.sleep(2)
+    elif cmd == 'busiest':
+        counts = per_host(ours(load(argv[1])))
+        print(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
+    elif cmd == 'cleanup':
+        c = conn()
+        for s in c.compute.servers(all_projects=True):
+            if s.name.startswith(PREFIX):
+                c.compute.delete_server(s.id)
+        for s in c.compute.services(binary='nova-compute'):
+            if s.status != 'enabled':
+                c.compute.enable_service(s)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
