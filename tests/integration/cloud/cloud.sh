@@ -52,10 +52,16 @@ alive() {  # name -> 0 if its process group is alive
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() {  # name, command... (own session: PID = process group id)
-  local name=$1; shift
+  local name=$1 i; shift
   if alive "$name"; then return 0; fi
-  setsid "$@" > "$LOGD/$name.out" 2>&1 < /dev/null 9>&- &
-  echo $! > "$PIDS/$name.pid"
+  rm -f "$PIDS/$name.pid"
+  # setsid forks when its caller leads a process group, and then $! is not the daemon: let the
+  # daemon's own shell write its PID (it is the session leader) before it execs the command.
+  # shellcheck disable=SC2016
+  setsid bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDS/$name.pid" "$@" \
+    > "$LOGD/$name.out" 2>&1 < /dev/null 9>&- &
+  for i in $(seq 1 50); do [ -s "$PIDS/$name.pid" ] && return 0; sleep 0.1; done
+  die "$name did not start (log $LOGD/$name.out)"
 }
 stop_group() {  # pids...: TERM the groups, wait up to $GRACE s (10), then KILL
   local p alive_any i

@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 export ANSIBLE_LIBRARY=$PWD/../setup_leveller/library
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 OUT=$(mktemp -d)
-INV=(-i localhost, -c local -e "ansible_python_interpreter=$(command -v python)")
+INV=(-i "localhost," -c local -e "ansible_python_interpreter=$(command -v python)")
 cfg=()
 for a in "$@"; do case $a in @*integration_config.yml) cfg=(-e "$a");; esac; done
 [ ${#cfg[@]} -gt 0 ] || { f=$(ls ../../integration_config.yml 2>/dev/null) && cfg=(-e "@$f"); }
