@@ -209,8 +209,10 @@ def case(hosts, seed, seconds, repack=False, per_pool=False):
     exact = optimum(data, {"max_moves": 0}, seconds, hint=hint, per_pool=per_pool)
     bound = plan["bound"]
     # The optimum when proven, else the best lower bound known (CP-SAT's or the plan's own).
-    proven = exact["hosts_used"] if exact["status"] == "OPTIMAL" else max(exact["best_bound"],
-                                                                       bound["hosts_needed_at_least"])
+    if exact["status"] == "OPTIMAL":
+        proven = exact["hosts_used"]
+    else:
+        proven = max(exact["best_bound"], bound["hosts_needed_at_least"])
     extra = {}
     if repack:
         loose = optimum(data, {"max_moves": 0}, seconds, hint=hint, repack=True, per_pool=per_pool)
