@@ -16,7 +16,7 @@ TREE=$LEVELLER_HOME/test-tree/ansible_collections/cloudops/leveller
 LOGS=$TOP/tests/output/layers
 mkdir -p "$LOGS"
 SUMMARY=()
-TOTAL_PASS=0; TOTAL_FAIL=0; FAILED_LAYERS=()
+TOTAL_PASS=0; TOTAL_FAIL=0; FAILED_LAYERS=(); FAILED_TARGETS=()
 
 sync_tree() {
   mkdir -p "$TREE"
@@ -36,7 +36,7 @@ record() {  # layer passed failed status
   if [ "$status" -ne 0 ]; then
     FAILED_LAYERS+=("$layer")
     echo "---- $layer FAILED; last lines of $LOGS/$layer.log ----"
-    grep -E 'ERROR|FAILED|failed|Error' "$LOGS/$layer.log" | tail -40
+    grep -E 'ERROR|FAILED|Error|[^=]failed[^=]' "$LOGS/$layer.log" | grep -vE 'failed=[0-9]' | cut -c1-600 | tail -40
   fi
 }
 
@@ -112,6 +112,14 @@ EOC
   failed=${failed:-0}; [ $st -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
   record integration $((ran - failed < 0 ? 0 : ran - failed)) "$failed" $st
   grep -E 'cloud ready in' "$log" | tail -1
+  # name the failed targets and show the end of each one's output, so a CI log says what broke
+  local t
+  while read -r t; do
+    FAILED_TARGETS+=("$t")
+    echo "---- integration target $t failed; its last lines ----"
+    awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log" \
+      | grep -vE '^(ok|skipping|changed|included):' | cut -c1-600 | tail -25
+  done < <(sed -n '/integration test(s) listed below/,$p' "$log" | sed 1d | grep -E '^[a-z0-9_]+$')
 }
 
 layer=${1:-all}
@@ -127,4 +135,5 @@ esac
 echo
 for s in "${SUMMARY[@]}"; do echo "$s"; done
 echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+[ ${#FAILED_TARGETS[@]} -eq 0 ] || echo "failed integration targets: ${FAILED_TARGETS[*]}"
 [ ${#FAILED_LAYERS[@]} -eq 0 ] || { echo "failed layers: ${FAILED_LAYERS[*]} (logs in $LOGS)"; exit 1; }
