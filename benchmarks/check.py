@@ -41,6 +41,17 @@ def _pinned(inst):
     return "leveller-pin" in (inst.get("tags") or [])
 
 
+def _groups_of(inst):
+    """An instance's server groups, each once: a snapshot may list the same group twice."""
+    seen = set()
+    result = []
+    for group in inst.get("server_groups") or []:
+        if group["id"] not in seen:
+            seen.add(group["id"])
+            result.append(group)
+    return result
+
+
 def check(snapshot, plan):
     """Return {"violations": n, "by_kind": {kind: n}, "examples": [...]} for plan on snapshot."""
     params = plan.get("params") or {}
@@ -76,7 +87,7 @@ def check(snapshot, plan):
 
     groups = {}
     for inst in insts.values():
-        for group in inst.get("server_groups") or []:
+        for group in _groups_of(inst):
             entry = groups.setdefault(group["id"], {"policy": group["policy"], "members": set(),
                                                     "limit": (group.get("rules") or {}).get("max_server_per_host")})
             entry["members"].add(inst["id"])
@@ -176,7 +187,7 @@ def check(snapshot, plan):
                 bad("aggregate", "%s: %s -> %s" % (ident, src["name"], dst["name"]))
             for i, k in enumerate(KEYS):
                 holding[dst["name"]][i] += _num(inst.get("flavor"), k, 0.0)
-            for group in inst.get("server_groups") or []:
+            for group in _groups_of(inst):
                 hold = group_hold.setdefault(group["id"], {})
                 hold[dst["name"]] = hold.get(dst["name"], 0) + 1
         for name in sorted(holding):
@@ -197,7 +208,7 @@ def check(snapshot, plan):
                 used[move["source"]][i] -= amount
                 used[move["destination"]][i] += amount
             where[inst["id"]] = move["destination"]
-            for group in inst.get("server_groups") or []:
+            for group in _groups_of(inst):
                 counts = on_host[group["id"]]
                 counts[move["source"]] -= 1
                 if not counts[move["source"]]:
