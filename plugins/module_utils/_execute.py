@@ -600,6 +600,54 @@ def check_hosts_known(moves, services):
                          % (', '.join(unknown), ', '.join(sorted(services)) or 'none'))
 
 
+def execution_argument_spec():
+    """Options shared by the modules that carry out moves (doc fragment ``cloudops.leveller.execution``)."""
+    return dict(
+        on_drift=dict(type='str', default='skip', choices=['skip', 'fail']),
+        abort_timeout=dict(type='int', default=120),
+        poll_interval=dict(type='float', default=2.0),
+        max_parallel=dict(type='int', default=1),
+        progress_log=dict(type='path'),
+        lock=dict(type='bool', default=True),
+        lock_timeout=dict(type='int', default=0),
+        lock_dir=dict(type='path'),
+    )
+
+
+def execution_params_problem(params, at_least_one=('timeout', 'max_parallel', 'max_per_host')):
+    """The first bad value among the execution options, as a message, or None."""
+    for opt in at_least_one:
+        if params[opt] < 1:
+            return '%s must be at least 1 (got %s)' % (opt, params[opt])
+    if params['poll_interval'] <= 0:
+        return 'poll_interval must be positive (got %s)' % params['poll_interval']
+    for opt in ('abort_timeout', 'lock_timeout'):
+        if params[opt] < 0:
+            return '%s must not be negative (got %s)' % (opt, params[opt])
+    return None
+
+
+def run_locked(executor, moves, lock, log, purpose, check_mode=False):
+    """Run ``moves`` holding ``lock``, with start and end lines in the progress log.
+
+    Returns the totals. ``LockBusy`` from taking the lock propagates (nothing has moved
+    then); the progress log is closed however this ends.
+    """
+    try:
+        with lock:
+            log.write('start: %s, %d move(s)%s' % (purpose, len(moves), ' (check mode)' if check_mode else ''))
+            executor.run(moves)
+            log.write('end: %s' % summary_message(executor.totals(moves), executor.stopped_by))
+    finally:
+        log.close()
+    return executor.totals(moves)
+
+
+def lock_view(lock):
+    """The ``lock`` return value: the lock file and the seconds spent waiting, or None."""
+    return None if lock.path is None else {'path': lock.path, 'waited': round(lock.waited, 1)}
+
+
 class ProgressLog(object):
     """Appends progress lines to a file as they happen (``tail -f`` shows a run live)."""
 

@@ -36,6 +36,7 @@ description:
     state itself.
 extends_documentation_fragment:
   - cloudops.leveller.openstack
+  - cloudops.leveller.execution
   - cloudops.leveller.attributes
   - cloudops.leveller.attributes.ACTION_GROUP
 attributes:
@@ -122,21 +123,6 @@ options:
         migration or an evacuation cannot be aborted and is reported as failed.
     type: int
     default: 600
-  abort_timeout:
-    description:
-      - Seconds to wait, after an abort request, for Nova to roll the migration back.
-    type: int
-    default: 120
-  poll_interval:
-    description:
-      - Seconds between two reads of the state of the moves in flight.
-    type: float
-    default: 2.0
-  max_parallel:
-    description:
-      - Moves in flight at the same time.
-    type: int
-    default: 1
   max_per_host:
     description:
       - Moves in flight at the same time that touch any one host. Moves out of O(host) all
@@ -150,37 +136,11 @@ options:
         each instance is rescued on its own.
     type: str
     choices: [stop, continue]
-  on_drift:
-    description:
-      - What to do with a move whose live state differs from what it expects (see
-        M(cloudops.leveller.live_migrate)).
-    type: str
-    choices: [skip, fail]
-    default: skip
-  progress_log:
-    description:
-      - File to which one line per finished move is appended as it happens.
-    type: path
-  lock:
-    description:
-      - Take the per-cloud lock (see M(cloudops.leveller.live_migrate)) while moving.
-    type: bool
-    default: true
-  lock_timeout:
-    description:
-      - Seconds to wait for the lock held by another run.
-    type: int
-    default: 0
-  lock_dir:
-    description:
-      - Directory of the lock files.
-    type: path
 notes:
   - Bringing a failed host back after O(state=evacuated) is done in this order. First start
     its nova-compute, which cleans up the evacuated instances and completes their migration
     records. Then run O(state=enabled). Nova refuses to clear C(forced_down) while evacuation
     records are still C(done).
-  - Run it on the controller (C(delegate_to=localhost)) so the lock is shared.
 seealso:
   - module: cloudops.leveller.live_migrate
   - module: cloudops.leveller.level_plan
@@ -300,9 +260,9 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
     FailureClass, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
-    Executor, Move, ProgressLog, diff_of, moves_from_plan, summary_message, drain_capacity_shortfall)
-from ansible_collections.cloudops.leveller.plugins.module_utils._lock import (
-    CloudLock, LockBusy, NoLock, cloud_key_for)
+    Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, execution_argument_spec, execution_params_problem,
+    lock_view, moves_from_plan, run_locked, summary_message)
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run
 
 EVACUABLE = ('ACTIVE', 'SHUTOFF', 'ERROR')
 
@@ -372,25 +332,13 @@ class HostRun(object):
             poll_interval=self.p['poll_interval'], max_parallel=self.p['max_parallel'],
             max_per_host=self.p['max_per_host'], on_failure=on_failure, on_drift=self.p['on_drift'],
             check_mode=self.module.check_mode, progress=log.write)
-        if self.module.check_mode or not self.p['lock'] or not moves:
-            lock = NoLock()
-        else:
-            lock = CloudLock(cloud_key_for(self.conn), lock_dir=self.p['lock_dir'],
-                             timeout=self.p['lock_timeout'], purpose=purpose)
+        lock = lock_for_run(self.conn, self.p, self.module.check_mode, len(moves), purpose)
         try:
-            with lock:
-                mode = ' (check mode)' if self.module.check_mode else ''
-                log.write('start: %s, %d move(s)%s' % (purpose, len(moves), mode))
-                executor.run(moves)
-                log.write('end: %s' % summary_message(executor.totals(moves), executor.stopped_by))
+            totals = run_locked(executor, moves, lock, log, purpose, self.module.check_mode)
         except LockBusy as exc:
             self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
-        finally:
-            log.close()
-        totals = executor.totals(moves)
         self.result.update(moves=[m.as_dict() for m in moves], totals=totals, progress=executor.progress,
-                           stopped_by=executor.stopped_by,
-                           lock=None if lock.path is None else {'path': lock.path, 'waited': round(lock.waited, 1)})
+                           stopped_by=executor.stopped_by, lock=lock_view(lock))
         return executor, totals
 
     def disable(self, svc):
@@ -605,6 +553,7 @@ class HostRun(object):
 
 def main():
     argument_spec = openstack_argument_spec()
+    argument_spec.update(execution_argument_spec())
     argument_spec.update(
         host=dict(type='str', required=True),
         state=dict(type='str', default='drained', choices=['drained', 'enabled', 'evacuated']),
@@ -618,21 +567,13 @@ def main():
         wait_timeout=dict(type='int', default=120),
         wait_sleep=dict(type='int', default=5),
         timeout=dict(type='int', default=600),
-        abort_timeout=dict(type='int', default=120),
-        poll_interval=dict(type='float', default=2.0),
-        max_parallel=dict(type='int', default=1),
         max_per_host=dict(type='int', default=1),
         on_failure=dict(type='str', choices=['stop', 'continue']),
-        on_drift=dict(type='str', default='skip', choices=['skip', 'fail']),
-        progress_log=dict(type='path'),
-        lock=dict(type='bool', default=True),
-        lock_timeout=dict(type='int', default=0),
-        lock_dir=dict(type='path'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    for opt in ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'):
-        if module.params[opt] < 1:
-            module.fail_json(msg='%s must be at least 1 (got %s)' % (opt, module.params[opt]))
+    problem = execution_params_problem(module.params, ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'))
+    if problem:
+        module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     if module.params['plan'] is not None and module.params['state'] != 'drained':
         module.fail_json(msg='plan is only used with state=drained')
     try:

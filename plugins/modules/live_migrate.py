@@ -31,6 +31,7 @@ description:
     in every case.
 extends_documentation_fragment:
   - cloudops.leveller.openstack
+  - cloudops.leveller.execution
   - cloudops.leveller.attributes
   - cloudops.leveller.attributes.ACTION_GROUP
 attributes:
@@ -61,19 +62,6 @@ options:
         finished.
       - Mutually exclusive with O(instance).
     type: dict
-  on_drift:
-    description:
-      - What to do with a move whose live state differs from what it expects.
-      - Drift is any of these, found by the pre-check just before the move starts. The instance
-        is gone, is not on the move's source host, is not ACTIVE, or is busy (task_state). The
-        source's compute service is down. The destination is not enabled, not up, or no longer
-        has room for the instance.
-      - C(skip) reports the move as C(skipped) with the reason and goes on. C(fail) reports it
-        as C(failed), which then counts for O(on_failure).
-      - An instance already on its destination is always C(skipped), never drift.
-    type: str
-    choices: [skip, fail]
-    default: skip
   on_failure:
     description:
       - C(stop) starts no further move once a move has failed or was aborted. Moves already in
@@ -88,21 +76,6 @@ options:
         running then is aborted.
     type: int
     default: 600
-  abort_timeout:
-    description:
-      - Seconds to wait, after an abort request, for Nova to roll the migration back.
-    type: int
-    default: 120
-  poll_interval:
-    description:
-      - Seconds between two reads of the state of the moves in flight.
-    type: float
-    default: 2.0
-  max_parallel:
-    description:
-      - Moves in flight at the same time within a wave.
-    type: int
-    default: 1
   max_per_host:
     description:
       - Moves in flight at the same time that touch any one host, incoming and outgoing counted
@@ -115,32 +88,7 @@ options:
         move. Nova's scheduler checks again when the move starts.
     type: bool
     default: true
-  progress_log:
-    description:
-      - File to which one line per finished move is appended as it happens, so that
-        C(tail -f) shows a long run live. The same lines are returned in RV(progress).
-    type: path
-  lock:
-    description:
-      - Take the per-cloud lock before moving, so two runs never migrate on the same cloud at
-        the same time. The lock is a C(flock) on a file on the machine running the module,
-        named after the cloud's auth URL, region and project, and released when the module
-        ends, however it ends.
-    type: bool
-    default: true
-  lock_timeout:
-    description:
-      - Seconds to wait for the lock held by another run. C(0) fails at once, naming the holder.
-    type: int
-    default: 0
-  lock_dir:
-    description:
-      - Directory of the lock files. Defaults to C($XDG_RUNTIME_DIR/cloudops-leveller/locks), or
-        C(~/.cache/cloudops-leveller/locks).
-    type: path
 notes:
-  - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)), so the lock
-    is shared by every run from that controller.
   - Ansible shows a module's output only when it returns. To follow a long run, set
     O(progress_log) and C(tail -f) the file; in AWX, run the task with C(async)/C(poll) and read
     the file from a later task or the execution node. See the execution guide.
@@ -278,9 +226,9 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
     FailureClass, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
-    Executor, Move, ProgressLog, check_hosts_known, diff_of, moves_from_plan, summary_message)
-from ansible_collections.cloudops.leveller.plugins.module_utils._lock import (
-    CloudLock, LockBusy, NoLock, cloud_key_for)
+    Executor, Move, ProgressLog, check_hosts_known, diff_of, execution_argument_spec, execution_params_problem,
+    lock_view, moves_from_plan, run_locked, summary_message)
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run
 
 
 def _resolve_instance(nova, ref):
@@ -328,23 +276,13 @@ def run(module):
         max_parallel=p['max_parallel'], max_per_host=p['max_per_host'], on_failure=p['on_failure'],
         on_drift=p['on_drift'], check_mode=module.check_mode, check_room=p['check_room'],
         progress=log.write)
-    if module.check_mode or not p['lock'] or not moves:
-        lock = NoLock()
-    else:
-        lock = CloudLock(cloud_key_for(conn), lock_dir=p['lock_dir'], timeout=p['lock_timeout'],
-                         purpose='live_migrate of %d move(s)' % len(moves))
+    purpose = 'live_migrate of %d move(s)' % len(moves)
+    lock = lock_for_run(conn, p, module.check_mode, len(moves), purpose)
     try:
-        with lock:
-            log.write('start: %d move(s)%s' % (len(moves), ' (check mode)' if module.check_mode else ''))
-            executor.run(moves)
-            totals = executor.totals(moves)
-            log.write('end: %s' % summary_message(totals, executor.stopped_by))
+        totals = run_locked(executor, moves, lock, log, purpose, module.check_mode)
     except LockBusy as exc:
-        log.close()
         module.fail_json(msg=str(exc), holder=exc.holder, failure=FailureClass.INCONSISTENT, moves=[],
                          totals={}, progress=[])
-    finally:
-        log.close()
 
     result = dict(
         changed=(totals['moved'] + totals['would_move']) > 0,
@@ -352,7 +290,7 @@ def run(module):
         totals=totals,
         progress=executor.progress,
         stopped_by=executor.stopped_by,
-        lock=None if lock.path is None else {'path': lock.path, 'waited': round(lock.waited, 1)},
+        lock=lock_view(lock),
         msg=summary_message(totals, executor.stopped_by),
     )
     if module._diff:
@@ -365,22 +303,15 @@ def run(module):
 
 def main():
     argument_spec = openstack_argument_spec()
+    argument_spec.update(execution_argument_spec())
     argument_spec.update(
         instance=dict(type='str'),
         destination=dict(type='str'),
         plan=dict(type='dict'),
-        on_drift=dict(type='str', default='skip', choices=['skip', 'fail']),
         on_failure=dict(type='str', default='stop', choices=['stop', 'continue']),
         timeout=dict(type='int', default=600),
-        abort_timeout=dict(type='int', default=120),
-        poll_interval=dict(type='float', default=2.0),
-        max_parallel=dict(type='int', default=1),
         max_per_host=dict(type='int', default=1),
         check_room=dict(type='bool', default=True),
-        progress_log=dict(type='path'),
-        lock=dict(type='bool', default=True),
-        lock_timeout=dict(type='int', default=0),
-        lock_dir=dict(type='path'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -388,11 +319,9 @@ def main():
         required_one_of=[('instance', 'plan')],
         supports_check_mode=True,
     )
-    for opt in ('timeout', 'max_parallel', 'max_per_host'):
-        if module.params[opt] < 1:
-            module.fail_json(msg='%s must be at least 1 (got %s)' % (opt, module.params[opt]))
-    if module.params['poll_interval'] <= 0:
-        module.fail_json(msg='poll_interval must be positive')
+    problem = execution_params_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     try:
         run(module)
     except Exception as exc:  # report, never leave a traceback without context

@@ -11,6 +11,7 @@ import time
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.cloudops.leveller.plugins.module_utils import _lock as lock_mod
 from ansible_collections.cloudops.leveller.plugins.modules import evacuate_host as mod
 from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import FakeNova
 
@@ -33,7 +34,7 @@ def env(monkeypatch, tmp_path):
 
     monkeypatch.setattr(mod, 'connect', lambda module: object())
     monkeypatch.setattr(mod, 'Nova', lambda conn: nova)
-    monkeypatch.setattr(mod, 'cloud_key_for', lambda conn: 'unit')
+    monkeypatch.setattr(lock_mod, 'cloud_key_for', lambda conn: 'unit')
     monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
 

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Options shared by the modules that carry out moves (live_migrate, evacuate_host).
+    # Their argument spec is execution_argument_spec() in module_utils/_execute.py.
+    DOCUMENTATION = r'''
+options:
+  on_drift:
+    description:
+      - What to do with a move whose live state differs from what it expects.
+      - Drift is any of these, found by the pre-check just before the move starts. The instance
+        is gone, is not on the move's source host, is not ACTIVE, or is busy (task_state). The
+        source's compute service is down. The destination is not enabled, not up, or no longer
+        has room for the instance.
+      - C(skip) reports the move as C(skipped) with the reason and goes on. C(fail) reports it
+        as C(failed), which then counts for O(on_failure).
+      - An instance already on its destination is always C(skipped), never drift.
+    type: str
+    choices: [skip, fail]
+    default: skip
+  abort_timeout:
+    description:
+      - Seconds to wait, after an abort request, for Nova to roll the migration back.
+    type: int
+    default: 120
+  poll_interval:
+    description:
+      - Seconds between two reads of the state of the moves in flight.
+    type: float
+    default: 2.0
+  max_parallel:
+    description:
+      - Moves in flight at the same time within a wave.
+    type: int
+    default: 1
+  progress_log:
+    description:
+      - File to which one line per finished move is appended as it happens, so that
+        C(tail -f) shows a long run live. The same lines are returned in RV(progress).
+    type: path
+  lock:
+    description:
+      - Take the per-cloud lock before moving, so two runs never migrate on the same cloud at
+        the same time. The lock is a C(flock) on a file on the machine running the module,
+        named after the cloud's auth URL, region and project, and released when the module
+        ends, however it ends.
+      - Check mode and runs with nothing to move take no lock.
+    type: bool
+    default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock held by another run. C(0) fails at once, naming the holder.
+    type: int
+    default: 0
+  lock_dir:
+    description:
+      - Directory of the lock files. Defaults to C($XDG_RUNTIME_DIR/cloudops-leveller/locks), or
+        C(~/.cache/cloudops-leveller/locks).
+    type: path
+notes:
+  - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)), so the lock
+    is shared by every run from that controller.
+'''
