@@ -14,10 +14,15 @@ description:
   - Reads Nova, Placement and (optionally) Prometheus and libvirt, and returns one consistent
     snapshot (version 1, see the collection's design) of the compute hosts in scope and the
     instances on them, ready for M(cloudops.leveller.level_plan).
+  - Without OpenStack (O(sources) without V(nova), for example V([libvirt])), the hosts are the
+    keys of O(libvirt_uris) and the instances are their libvirt domains. See O(sources).
   - Nova is read with list calls only, each once and paged (compute services, hypervisors,
     aggregates, all projects' servers, server groups, migrations). Placement has no bulk read of
-    inventories and usages, so it is read with two calls per host in scope, in a bounded thread
-    pool. The calls are counted in RV(summary.api_calls).
+    inventories (total, reserved, allocation ratio) and usages: C(GET /resource_providers) lists
+    providers without them, C(GET /usages) sums per project, and the provider summaries of
+    C(GET /allocation_candidates) give only C((total - reserved) * allocation_ratio) rounded down,
+    for providers with room left. So Placement is read with two calls per host in scope, in a
+    bounded thread pool. The calls are counted in RV(summary.api_calls).
   - Prometheus is asked one instant query per metric for all hosts, never one per host.
   - The module fails before returning anything when a source is unreachable, a query is wrong,
     permissions are missing, the sources disagree, or (unless O(allow_missing_load)) a host in
@@ -30,8 +35,16 @@ author:
 options:
   sources:
     description:
-      - Where the snapshot comes from. V(nova) (Nova and Placement) is always needed; V(prometheus)
-        and V(libvirt) add measured load.
+      - Where the snapshot comes from. With V(nova), hosts and instances come from Nova and Placement,
+        and V(prometheus) and V(libvirt) add measured load.
+      - Without V(nova) (plain KVM hosts without OpenStack), V(libvirt) is required and hosts and
+        instances come from libvirt. The hosts are the keys of O(libvirt_uris); capacity is the node
+        info (CPUs, memory; disk capacity is unknown, so it is V(0), named in the host's
+        C(capacity_unknown), and the planner does not limit disk); every domain is an instance with
+        its UUID, name, state as status (V(ACTIVE) when running), vCPUs and maximum memory as flavor;
+        a domain that is not running is not migratable. The availability zone is
+        O(libvirt_availability_zone), allocation ratios are O(libvirt_allocation_ratio), and there are
+        no aggregates nor server groups. No OpenStack option or credential is needed or read.
       - When both V(prometheus) and V(libvirt) are given, Prometheus wins and libvirt fills the hosts
         Prometheus has no load for.
     type: list
@@ -93,8 +106,35 @@ options:
     description:
       - For the V(libvirt) source, the libvirt URI of each host, keyed by Nova host name, for
         example V(qemu+ssh://nova@compute1/system) or V(qemu+tls://compute1/system).
-      - Connections are read-only.
+      - Without V(nova) in O(sources), the keys are the snapshot's host names, and O(scope.hosts)
+        picks among them.
+      - Connections are read-only. A URI no libvirt driver serves fails with RV(failure=configuration)
+        before any host is read; a host that does not answer fails with RV(failure=unreachable).
     type: dict
+  libvirt_availability_zone:
+    description:
+      - Without V(nova) in O(sources), the availability zone of every libvirt host (the planner keeps
+        moves within a zone). Unset, hosts have no zone.
+    type: str
+  libvirt_allocation_ratio:
+    description:
+      - Without V(nova) in O(sources), the allocation ratios of every libvirt host (what Nova's
+        C(cpu_allocation_ratio) and C(ram_allocation_ratio) are on a cloud).
+    type: dict
+    default: {}
+    suboptions:
+      vcpus:
+        description: vCPUs per host CPU.
+        type: float
+        default: 1.0
+      memory_mb:
+        description: Memory overcommit.
+        type: float
+        default: 1.0
+      disk_gb:
+        description: Disk overcommit (disk capacity is unknown without Nova, so it has no effect).
+        type: float
+        default: 1.0
   libvirt_sample_interval:
     description:
       - Seconds between the two samples of libvirt's cumulative counters; CPU and disk rates are
@@ -127,11 +167,14 @@ extends_documentation_fragment:
   - cloudops.leveller.attributes.INFO_MODULE
   - cloudops.leveller.attributes.ACTION_GROUP
 requirements:
+  - openstacksdk (for the V(nova) source)
   - requests (for the V(prometheus) source)
   - libvirt-python (for the V(libvirt) source)
 notes:
   - Needs an admin role (or a policy granting the same reads) on the cloud. A member of a
     project gets RV(failure=permission).
+  - The OpenStack connection options (O(cloud), O(auth) and the others) are used only when
+    O(sources) includes V(nova).
   - 'Seed 000 (openstack_load_leveller) compatibility: E(PROMETHEUS_QUERY_URL) sets O(prometheus_url),
     E(PROMETHEUS_CPU_USED) O(query_cpu), E(PROMETHEUS_MEM_USED) O(query_memory),
     E(PROMETHEUS_METRIC_WEIGHT_CPU) O(weight_cpu), E(PROMETHEUS_METRIC_WEIGHT_MEM) O(weight_memory),
@@ -176,6 +219,17 @@ EXAMPLES = r'''
       compute2: qemu+ssh://nova@compute2/system
     libvirt_sample_interval: 10
 
+- name: Plain KVM hosts without OpenStack, hosts and instances from libvirt
+  cloudops.leveller.hypervisor_load_info:
+    sources: [libvirt]
+    libvirt_uris:
+      kvm1: qemu+ssh://root@kvm1.example.org/system
+      kvm2: qemu+ssh://root@kvm2.example.org/system
+    libvirt_availability_zone: rack1
+    libvirt_allocation_ratio:
+      vcpus: 4.0
+  register: kvm_load
+
 - name: Plan on it
   cloudops.leveller.level_plan:
     snapshot: "{{ load.snapshot }}"
@@ -204,6 +258,8 @@ snapshot:
       description:
         - Compute hosts in scope, sorted by name, with C(capacity), C(allocation_ratio), C(reserved),
           C(used) (Placement), C(load) (measured, 0..1 of the physical host, or null) and C(load_source).
+        - Without V(nova) in O(sources), also C(capacity_unknown), the capacity keys libvirt does not
+          give (V([disk_gb])), and C(used) is what the host's domains claim.
       type: list
       elements: dict
     instances:
@@ -245,8 +301,9 @@ summary:
     api_calls:
       description:
         - OpenStack API calls made by the snapshot. C(nova) and C(placement) grow with pages, not
-          with hosts or instances; C(placement_per_host) is two per host in scope. C(http_requests)
-          counts every HTTP request of the connection (including version discovery).
+          with hosts or instances; C(placement_per_host) is two per host in scope (inventories and
+          usages: Placement has no bulk read of them). C(http_requests) counts every HTTP request
+          of the connection (including version discovery), null without V(nova).
       type: dict
       sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}
     prometheus_queries:
@@ -257,7 +314,7 @@ summary:
       description: Number of hosts measured through libvirt.
       type: int
     seconds:
-      description: Time spent per source and in total.
+      description: Time spent per source (C(prometheus), C(nova_placement), C(libvirt) when it gives the hosts) and in total.
       type: dict
 dest:
   description: The file the snapshot was written to.
@@ -317,6 +374,12 @@ def argument_spec():
         page_size=dict(type='int', default=1000),
         placement_workers=dict(type='int', default=8),
         libvirt_uris=dict(type='dict'),
+        libvirt_availability_zone=dict(type='str'),
+        libvirt_allocation_ratio=dict(type='dict', default={}, apply_defaults=True, options=dict(
+            vcpus=dict(type='float', default=1.0),
+            memory_mb=dict(type='float', default=1.0),
+            disk_gb=dict(type='float', default=1.0),
+        )),
         libvirt_sample_interval=dict(type='float', default=5.0),
         weight_cpu=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_CPU'])),
         weight_memory=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_MEM'])),
@@ -382,11 +445,19 @@ def main():
             module.fail_json(msg='%s must be at least 1' % key, failure=FailureClass.CONFIGURATION)
     if p['libvirt_sample_interval'] <= 0:
         module.fail_json(msg='libvirt_sample_interval must be > 0', failure=FailureClass.CONFIGURATION)
+    for key, value in sorted(p['libvirt_allocation_ratio'].items()):
+        if value <= 0:
+            module.fail_json(msg='libvirt_allocation_ratio.%s must be > 0' % key, failure=FailureClass.CONFIGURATION)
+    if 'nova' not in p['sources'] and 'libvirt' not in p['sources']:
+        module.fail_json(msg='sources must include nova (hosts and instances from Nova and Placement) or '
+                             'libvirt (from the domains of libvirt_uris, for plain KVM hosts); prometheus '
+                             'only adds measured load', failure=FailureClass.CONFIGURATION)
     if p['dest'] and not os.path.isdir(os.path.dirname(os.path.abspath(p['dest']))):
         module.fail_json(msg='dest %s: its directory does not exist' % p['dest'],
                          failure=FailureClass.CONFIGURATION)
 
-    conn = connect(module)
+    # Plain KVM hosts: no OpenStack connection, so no cloud or credentials are needed.
+    conn = connect(module) if 'nova' in p['sources'] else None
     try:
         snapshot, summary = gather_mod.gather(conn, p, validate=validate_snapshot)
     except LevellerError as exc:

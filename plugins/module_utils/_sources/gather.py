@@ -104,6 +104,34 @@ def check_missing(hosts, why, allow_missing, label):
         % ('s' if len(names) > 1 else '', ', '.join(names), detail, label), failure)
 
 
+def libvirt_hosts_in_scope(lv, p):
+    """{host name: URI} of the libvirt_uris in scope, for snapshots without Nova.
+
+    Raises LevellerError (configuration) on a missing or bad URI, an unknown host in
+    scope.hosts, or a scope no host matches; nothing has been asked yet.
+    """
+    uris = p.get('libvirt_uris') or {}
+    if not uris:
+        raise LevellerError('sources without nova takes its hosts from libvirt_uris, which is empty: '
+                            'give each host name its libvirt URI (qemu+ssh://user@host/system)',
+                            FailureClass.CONFIGURATION)
+    for name in sorted(uris):
+        lv.check_uri(name, uris[name])
+    scope = p.get('scope') or {}
+    unknown = sorted(set(scope.get('hosts') or []) - set(uris))
+    if unknown:
+        raise LevellerError('scope.hosts names hosts that are not in libvirt_uris: %s'
+                            % ', '.join(unknown), FailureClass.CONFIGURATION)
+    az = p.get('libvirt_availability_zone')
+    wanted = dict((n, u) for n, u in uris.items() if nova_source.in_scope(
+        {'name': n, 'hypervisor_hostname': n, 'az': az, 'aggregates': []}, scope))
+    if not wanted:
+        raise LevellerError('no host of libvirt_uris matches the scope %r (libvirt hosts are in '
+                            'availability zone %r, from libvirt_availability_zone, and in no aggregate)'
+                            % (scope, az), FailureClass.CONFIGURATION)
+    return wanted
+
+
 def gather(conn, p, now=None, validate=None, prometheus_client=None):
     """Build the snapshot from the module's parameters ``p`` (a dict).
 
@@ -113,10 +141,21 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
     # Every query is evaluated at this instant, sent with millisecond precision.
     now = round(now or started, 3)
     sources = p.get('sources') or ['nova', 'prometheus']
-    if 'nova' not in sources:
-        raise LevellerError('sources must include nova: hosts and instances come from Nova and '
-                            'Placement; prometheus and libvirt only add measured load',
+    if 'nova' not in sources and 'libvirt' not in sources:
+        raise LevellerError('sources must include nova (hosts and instances from Nova and Placement) '
+                            'or libvirt (hosts and instances from the domains of libvirt_uris, for plain '
+                            'KVM hosts without OpenStack); prometheus only adds measured load',
                             FailureClass.CONFIGURATION)
+    libvirt_only = 'nova' not in sources
+    lv = None
+    if 'libvirt' in sources:
+        from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as lv
+        if not lv.HAS_LIBVIRT:
+            raise LevellerError('the libvirt source needs libvirt-python', FailureClass.CONFIGURATION)
+    wanted = None
+    if libvirt_only:
+        # Bad URIs and scopes fail here, before Prometheus or any libvirt is asked.
+        wanted = libvirt_hosts_in_scope(lv, p)
     http = HttpCounter(conn)
     counter = nova_source.ApiCounter()
     prom_client = prometheus_client
@@ -161,10 +200,18 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
                                       now=now, raw=[m for m, u in inst_units.items() if u != 'ratio'])
     prom_done = time.time()
 
-    hosts, instances, source_info, counter = nova_source.collect(
-        conn, scope=p.get('scope'), history_hours=p.get('history_hours'),
-        page_size=p.get('page_size') or 1000, max_workers=p.get('placement_workers') or 8,
-        now=utc_datetime(now), counter=counter)
+    measured = None
+    if libvirt_only:
+        measured = lv.read_hosts(wanted, interval=p.get('libvirt_sample_interval') or 5.0)
+        hosts, instances, _host_loads, _dom_loads = lv.inventory(
+            measured, availability_zone=p.get('libvirt_availability_zone'),
+            allocation_ratio=p.get('libvirt_allocation_ratio'))
+        source_info = {}
+    else:
+        hosts, instances, source_info, counter = nova_source.collect(
+            conn, scope=p.get('scope'), history_hours=p.get('history_hours'),
+            page_size=p.get('page_size') or 1000, max_workers=p.get('placement_workers') or 8,
+            now=utc_datetime(now), counter=counter)
     nova_done = time.time()
 
     why = {}
@@ -188,19 +235,17 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
 
     libvirt_hosts = 0
     if 'libvirt' in sources:
-        from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as lv
-        if not lv.HAS_LIBVIRT:
-            raise LevellerError('the libvirt source needs libvirt-python', FailureClass.CONFIGURATION)
-        uris = p.get('libvirt_uris') or {}
-        names = set(h['name'] for h in hosts)
-        unknown = sorted(set(uris) - names)
-        wanted = dict((n, u) for n, u in uris.items() if n in names)
-        if not wanted:
-            raise LevellerError('sources includes libvirt but libvirt_uris names no host in scope '
-                                '(hosts in scope: %s; unknown: %s)' % (', '.join(sorted(names)),
-                                                                       ', '.join(unknown) or 'none'),
-                                FailureClass.CONFIGURATION)
-        measured = lv.read_hosts(wanted, interval=p.get('libvirt_sample_interval') or 5.0)
+        if measured is None:
+            uris = p.get('libvirt_uris') or {}
+            names = set(h['name'] for h in hosts)
+            unknown = sorted(set(uris) - names)
+            wanted = dict((n, u) for n, u in uris.items() if n in names)
+            if not wanted:
+                raise LevellerError('sources includes libvirt but libvirt_uris names no host in scope '
+                                    '(hosts in scope: %s; unknown: %s)' % (', '.join(sorted(names)),
+                                                                           ', '.join(unknown) or 'none'),
+                                    FailureClass.CONFIGURATION)
+            measured = lv.read_hosts(wanted, interval=p.get('libvirt_sample_interval') or 5.0)
         libvirt_hosts = len(measured)
         host_loads = dict((n, {'cpu': m[0]['cpu'], 'memory': m[0]['memory']}) for n, m in measured.items())
         apply_host_loads(hosts, host_loads, 'libvirt')
@@ -217,6 +262,14 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         apply_instance_loads(instances, dom_loads)
         source_info['libvirt'] = {'uris': dict(sorted(wanted.items())),
                                   'interval': p.get('libvirt_sample_interval') or 5.0}
+        if libvirt_only:
+            # Say what a snapshot without Nova does not know, for whoever reads it later.
+            source_info['libvirt'].update(
+                inventory=True,
+                availability_zone=p.get('libvirt_availability_zone'),
+                capacity='node info: CPUs and memory; disk capacity unknown (disk_gb 0, not limited)',
+                flavors='domain vCPUs and maximum memory; disks not counted',
+                server_groups='none (libvirt has no server groups)')
     if 'prometheus' in sources or 'libvirt' in sources:
         check_missing(hosts, why, p.get('allow_missing_load'), label)
     # With Nova alone nothing was asked to measure load: hosts carry load null and
@@ -248,7 +301,7 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         'hosts': len(hosts),
         'instances': len(instances),
         'migratable_instances': sum(1 for i in instances if i['migratable']),
-        'instances_on_unknown_hosts': sum(len(ids) for ids in source_info['nova'].get(
+        'instances_on_unknown_hosts': sum(len(ids) for ids in (source_info.get('nova') or {}).get(
             'instances_on_unknown_hosts', {}).values()),
         'hosts_with_load': sum(1 for h in hosts if h['load'] is not None),
         'hosts_without_load': sorted(h['name'] for h in hosts if h['load'] is None),
@@ -265,7 +318,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         'libvirt_hosts': libvirt_hosts,
         'seconds': {
             'prometheus': round(prom_done - started, 3),
-            'nova_placement': round(nova_done - prom_done, 3),
+            'nova_placement': 0.0 if libvirt_only else round(nova_done - prom_done, 3),
+            'libvirt': round(nova_done - prom_done, 3) if libvirt_only else None,
             'total': round(time.time() - started, 3),
         },
     }

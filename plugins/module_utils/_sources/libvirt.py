@@ -7,6 +7,9 @@ Each host is read through its own libvirt URI (read-only connection).  CPU is a 
 samples of cumulative counters ``interval`` seconds apart; all hosts are sampled in parallel, so
 a snapshot takes about one interval whatever the number of hosts.  Domains are matched to Nova
 instances by UUID (libvirt's domain UUID is the Nova instance UUID).
+
+Without Nova (plain KVM hosts), ``inventory`` turns the same readings into the snapshot's hosts
+and instances: capacity from the node info, instances from the domains.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,8 +35,24 @@ except ImportError:
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerError,
 )
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import not_migratable_reason
 
 VIR_DOMAIN_RUNNING = 1
+# virDomainState -> (power state, Nova-like status, task state) for libvirt-only snapshots.
+DOMAIN_STATES = {
+    0: ('nostate', 'UNKNOWN', None),
+    1: ('running', 'ACTIVE', None),
+    2: ('blocked', 'ACTIVE', None),  # running, waiting on a resource
+    3: ('paused', 'PAUSED', None),
+    4: ('shutdown', 'ACTIVE', 'powering-off'),  # being shut down
+    5: ('shutoff', 'SHUTOFF', None),
+    6: ('crashed', 'ERROR', None),
+    7: ('pmsuspended', 'SUSPENDED', None),
+}
+# Hypervisor drivers of libvirt URIs (scheme before any '+transport').
+KNOWN_DRIVERS = ('qemu', 'test', 'xen', 'libxl', 'lxc', 'ch', 'bhyve', 'vbox', 'vmwareplayer',
+                 'vmwarews', 'vmwarefusion', 'vpx', 'esx', 'gsx', 'hyperv', 'openvz', 'vz',
+                 'parallels', 'phyp', 'remote')
 
 
 def _ratio(value):
@@ -95,13 +114,15 @@ def _disk_devices(dom):
 
 def _sample_host(conn):
     """One sample of the host and its running domains' cumulative counters."""
-    sample = {'at': time.time(), 'domains': {}}
+    sample = {'at': time.time(), 'domains': {}, 'inventory': []}
     try:
         sample['cpu'] = conn.getCPUStats(-1, 0)
     except libvirt.libvirtError:
         sample['cpu'] = None
     for dom in conn.listAllDomains(0):
-        state, _max_kib, mem_kib, vcpus, cpu_time = dom.info()
+        state, max_kib, mem_kib, vcpus, cpu_time = dom.info()
+        sample['inventory'].append({'uuid': dom.UUIDString(), 'name': dom.name(), 'state': state,
+                                    'vcpus': vcpus, 'max_memory_kib': max_kib})
         if state != VIR_DOMAIN_RUNNING:
             continue
         rd = wr = 0
@@ -164,13 +185,41 @@ def measure(first, second, cpus, total_kib, mem_stats, free_bytes):
     return host, domains
 
 
+def check_uri(name, uri):
+    """Fail with a configuration error, before connecting, on a URI no libvirt driver serves."""
+    if not isinstance(uri, str) or '://' not in uri:
+        raise LevellerError('libvirt_uris: host %s has %r, not a libvirt URI such as '
+                            'qemu+ssh://user@%s/system or test:///default' % (name, uri, name),
+                            FailureClass.CONFIGURATION)
+    driver = uri.split(':', 1)[0].split('+', 1)[0].lower()
+    if driver not in KNOWN_DRIVERS:
+        raise LevellerError('libvirt_uris: host %s has %s, whose driver %r is not a libvirt driver '
+                            '(known: %s)' % (name, uri, driver, ', '.join(KNOWN_DRIVERS)),
+                            FailureClass.CONFIGURATION)
+
+
+def _open_failure(exc):
+    """Failure class of a failed libvirt open: a URI or file the driver rejects is the
+    operator's to fix; refused credentials are permission; anything else is unreachable."""
+    code, domain = exc.get_error_code(), exc.get_error_domain()
+    if code in (libvirt.VIR_ERR_AUTH_FAILED, libvirt.VIR_ERR_AUTH_CANCELLED,
+                libvirt.VIR_ERR_ACCESS_DENIED, libvirt.VIR_ERR_OPERATION_DENIED):
+        return FailureClass.PERMISSION
+    rejected = (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_INVALID_ARG)
+    if domain == libvirt.VIR_FROM_URI or code in rejected:
+        return FailureClass.CONFIGURATION
+    return FailureClass.UNREACHABLE
+
+
 def read_host(name, uri, interval):
     """Connect read-only, take two samples ``interval`` s apart; return (host, domains, info)."""
     try:
         conn = libvirt.openReadOnly(uri)
     except libvirt.libvirtError as exc:
-        raise LevellerError('libvirt of host %s at %s is unreachable: %s' % (name, uri, exc),
-                            FailureClass.UNREACHABLE)
+        failure = _open_failure(exc)
+        what = {FailureClass.CONFIGURATION: 'rejects the URI', FailureClass.PERMISSION: 'refuses access',
+                FailureClass.UNREACHABLE: 'is unreachable'}[failure]
+        raise LevellerError('libvirt of host %s at %s %s: %s' % (name, uri, what, exc), failure)
     if conn is None:
         raise LevellerError('libvirt of host %s at %s is unreachable' % (name, uri),
                             FailureClass.UNREACHABLE)
@@ -188,7 +237,8 @@ def read_host(name, uri, interval):
         except libvirt.libvirtError:
             free = None
         host, domains = measure(first, second, info[2], info[1] * 1024, mem_stats, free)
-        node = {'cpus': info[2], 'memory_mb': info[1], 'hostname': conn.getHostname()}
+        node = {'cpus': info[2], 'memory_mb': info[1], 'hostname': conn.getHostname(),
+                'domains': second['inventory']}
         return host, domains, node
     except libvirt.libvirtError as exc:
         raise LevellerError('libvirt of host %s at %s failed: %s' % (name, uri, exc),
@@ -210,6 +260,85 @@ def read_hosts(uris, interval=5.0, max_workers=16):
     # libvirt prints every error to stderr as well; they are raised and reported instead.
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     items = sorted(uris.items())
+    for name, uri in items:
+        check_uri(name, uri)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
         results = list(pool.map(lambda item: (item[0], read_host(item[0], item[1], interval)), items))
     return dict(results)
+
+
+def _instance(host, dom, host_up=True):
+    """A snapshot instance from one domain of the inventory (flavor-like fields from libvirt)."""
+    power, status, task = DOMAIN_STATES.get(dom['state'], ('unknown', 'UNKNOWN', None))
+    reason = not_migratable_reason(status, task, False, {}, [], host, host_up)
+    if reason and dom['state'] != VIR_DOMAIN_RUNNING:
+        reason = 'not running (%s)' % power
+    return {
+        'id': dom['uuid'],
+        'name': dom['name'],
+        'host': host,
+        'project': None,
+        'status': status,
+        'task_state': task,
+        'power_state': power,
+        'locked': False,
+        # The domain's configured maximum memory, what it may claim on a destination; its disks
+        # are not counted (local or shared storage is not known from libvirt's node info).
+        'flavor': {'name': None, 'vcpus': int(dom['vcpus']), 'memory_mb': int(dom['max_memory_kib']) // 1024,
+                   'disk_gb': 0},
+        'load': None,
+        'server_groups': [],
+        'metadata': {},
+        'tags': [],
+        'migratable': reason is None,
+        'not_migratable_reason': reason,
+        'last_moved_at': None,
+    }
+
+
+def inventory(measured, availability_zone=None, allocation_ratio=None):
+    """Hosts and instances of a snapshot without Nova, from ``read_hosts``' answer.
+
+    Capacity is the node info (CPUs, memory); disk capacity is unknown (0, and disk_gb is named
+    in the host's ``capacity_unknown``), so the planner does not limit disk.  Every domain,
+    running or not, is an instance, and ``used`` is what their flavor-like fields claim.
+    Returns (hosts, instances, loads by host, loads by instance uuid).  Raises LevellerError
+    when one domain UUID is on two hosts (two names for the same libvirt).
+    """
+    ratio = dict((k, float((allocation_ratio or {}).get(k) or 1.0)) for k in ('vcpus', 'memory_mb', 'disk_gb'))
+    hosts, instances, seen = [], [], {}
+    host_loads, dom_loads = {}, {}
+    for name in sorted(measured):
+        load, domains, node = measured[name]
+        own = []
+        for dom in sorted(node.get('domains') or [], key=lambda d: (d['name'] or '', d['uuid'])):
+            if dom['uuid'] in seen:
+                raise LevellerError('libvirt domain %s (%s) is on host %s and on host %s: do two entries '
+                                    'of libvirt_uris point at the same libvirt?'
+                                    % (dom['uuid'], dom['name'], seen[dom['uuid']], name),
+                                    FailureClass.INCONSISTENT)
+            seen[dom['uuid']] = name
+            own.append(_instance(name, dom))
+        hosts.append({
+            'name': name,
+            'hypervisor_hostname': node.get('hostname') or name,
+            'az': availability_zone,
+            'aggregates': [],
+            'enabled': True,
+            'up': True,
+            'forced_down': False,
+            'disabled_reason': None,
+            'capacity': {'vcpus': int(node['cpus']), 'memory_mb': int(node['memory_mb']), 'disk_gb': 0},
+            'capacity_unknown': ['disk_gb'],
+            'allocation_ratio': ratio,
+            'reserved': {'vcpus': 0, 'memory_mb': 0, 'disk_gb': 0},
+            'used': {'vcpus': sum(i['flavor']['vcpus'] for i in own),
+                     'memory_mb': sum(i['flavor']['memory_mb'] for i in own), 'disk_gb': 0},
+            'load': None,
+            'load_source': 'none',
+            'instances': len(own),
+        })
+        instances.extend(own)
+        host_loads[name] = load
+        dom_loads.update(domains)
+    return hosts, instances, host_loads, dom_loads
