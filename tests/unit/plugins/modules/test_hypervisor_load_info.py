@@ -124,3 +124,59 @@ def test_secrets_are_no_log():
     spec = mod.argument_spec()
     assert spec['prometheus_token']['no_log'] and spec['prometheus_password']['no_log']
     assert spec['auth']['no_log']
+
+
+def test_libvirt_only_needs_no_openstack_connection(run, monkeypatch):
+    def no_cloud(module):
+        raise AssertionError('connect() called without nova in sources')
+    monkeypatch.setattr(mod, 'connect', no_cloud)
+    result, seen = run({'sources': ['libvirt'], 'libvirt_uris': {'kvm1': 'test:///default'},
+                        'libvirt_availability_zone': 'rack1', 'libvirt_allocation_ratio': {'vcpus': 4}})
+    assert not result.failed
+    p = seen['params']
+    assert p['libvirt_allocation_ratio'] == {'vcpus': 4.0, 'memory_mb': 1.0, 'disk_gb': 1.0}
+    assert p['libvirt_availability_zone'] == 'rack1' and p['cloud'] is None
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'sources': ['prometheus'], 'prometheus_url': 'http://p'}, 'sources must include nova'),
+    ({'sources': ['libvirt'], 'libvirt_uris': {'kvm1': 'test:///default'},
+      'libvirt_allocation_ratio': {'vcpus': 0}}, 'libvirt_allocation_ratio.vcpus'),
+])
+def test_libvirt_only_bad_options_fail_before_reading(run, args, words):
+    result, seen = run(args)
+    assert result.failed and result.result['failure'] == 'configuration'
+    assert words in result.result['msg'] and 'params' not in seen
+
+
+def test_libvirt_only_real_run_on_the_test_driver(monkeypatch, tmp_path):
+    lv = pytest.importorskip('ansible_collections.cloudops.leveller.plugins.module_utils._sources.libvirt')
+    if not lv.HAS_LIBVIRT:
+        pytest.skip('libvirt-python is not installed')
+
+    def exit_json(self, **kw):
+        raise Exit(kw, False)
+
+    def fail_json(self, **kw):
+        raise Exit(kw, True)
+
+    monkeypatch.setattr(mod, 'connect', lambda module: pytest.fail('no cloud in libvirt-only mode'))
+    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.delenv('OS_LIMIT_TO_AZ', raising=False)
+    dest = tmp_path / 'snap.json'
+    with patch_module_args({'sources': ['libvirt'], 'libvirt_uris': {'kvm1': 'test:///default'},
+                            'libvirt_sample_interval': 0.2, 'dest': str(dest)}):
+        with pytest.raises(Exit) as exc:
+            mod.main()
+    result = exc.value.result
+    assert not exc.value.failed, result
+    snap = result['snapshot']
+    assert [(h['name'], h['capacity']['vcpus'], h['load_source']) for h in snap['hosts']] == [('kvm1', 16, 'libvirt')]
+    assert [i['name'] for i in snap['instances']] == ['test']
+    assert json.loads(dest.read_text())['hosts'][0]['capacity_unknown'] == ['disk_gb']
+    with patch_module_args({'sources': ['libvirt'], 'libvirt_uris': {'kvm1': 'bogus:///system'}}):
+        with pytest.raises(Exit) as exc:
+            mod.main()
+    assert exc.value.failed and exc.value.result['failure'] == 'configuration'
+    assert 'bogus' in exc.value.result['msg'] and 'snapshot' not in exc.value.result

@@ -72,6 +72,17 @@ def test_query_and_call_counts_are_the_same_for_one_host_and_four():
     assert four['api_calls']['placement_per_host'] == 8
 
 
+def test_queries_and_nova_calls_are_the_same_for_4_hosts_and_40():
+    _s4, four = run(n_hosts=4, per_host=2)
+    _s40, forty = run(n_hosts=40, per_host=10)
+    assert four['prometheus_queries'] == forty['prometheus_queries'] == 3
+    assert four['api_calls']['nova'] == forty['api_calls']['nova'] == 6
+    assert four['api_calls']['placement'] == forty['api_calls']['placement'] == 1
+    # Only Placement's inventories and usages grow, two per host, and are reported apart.
+    assert (four['api_calls']['placement_per_host'], forty['api_calls']['placement_per_host']) == (8, 80)
+    assert forty['api_calls']['total'] - four['api_calls']['total'] == 2 * (40 - 4)
+
+
 def test_host_without_metrics_fails_by_default_naming_it_and_the_label():
     with pytest.raises(LevellerError) as err:
         run(skip=(3,))

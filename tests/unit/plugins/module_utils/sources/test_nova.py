@@ -191,14 +191,22 @@ def _counts(n_hosts, per_host, scope=None, page_cap=1000):
     return counter.counts, conn.log
 
 
-def test_nova_calls_do_not_grow_with_hosts_or_instances():
-    small, _log = _counts(2, 1)
-    big, _log = _counts(40, 20)
+@pytest.mark.parametrize('small_hosts, big_hosts', [(4, 40), (1, 45)])
+def test_nova_calls_do_not_grow_with_hosts_or_instances(small_hosts, big_hosts):
+    small, small_log = _counts(small_hosts, 1)
+    big, big_log = _counts(big_hosts, 20)
+    # Nova: one call per list (services, hypervisors, aggregates, servers, groups, migrations),
+    # Placement: one list of providers, whatever the number of hosts and instances.
     assert small['nova'] == big['nova'] == 6
     assert small['placement'] == big['placement'] == 1
-    # Placement has no bulk read of inventories/usages: two calls per host in scope.
-    assert small['placement_per_host'] == 2 * 2
-    assert big['placement_per_host'] == 2 * 40
+    # Placement has no bulk read of inventories (total, reserved, allocation_ratio) and usages:
+    # exactly two calls per host in scope, reported apart as placement_per_host.
+    assert small['placement_per_host'] == 2 * small_hosts
+    assert big['placement_per_host'] == 2 * big_hosts
+    per_host = [u for s, u, _m in big_log if s == 'placement' and u != '/resource_providers']
+    assert sorted(set(u.rsplit('/', 1)[1] for u in per_host)) == ['inventories', 'usages']
+    assert len(set(per_host)) == len(per_host)  # no provider is read twice
+    assert len(big_log) - len(small_log) == 2 * (big_hosts - small_hosts)
 
 
 def test_scope_of_one_host_costs_the_same_nova_calls_and_two_placement_calls():
