@@ -4,10 +4,18 @@
 """Strategy ``overload``: bring every host below ``threshold`` and leave the rest alone.
 
 A host's pressure is its highest load among the weighted metrics (cpu when weight_cpu > 0,
-memory when weight_memory > 0). Hosts above ``threshold`` are handled busiest first: their
-busiest instances (largest share of the host's pressure) go, one by one, to the host of the
-same pool with the most headroom (lowest pressure) that keeps every rule and stays at or below
-the threshold itself, until the host is below the threshold or nothing more can go.
+memory when weight_memory > 0). Hosts above ``threshold`` are relieved with as few moves as
+the rules allow, in three steps:
+
+1. choose, for each host above threshold, its busiest instances until their leaving would bring
+   it to the threshold (the fewest instances that can do it);
+2. place the chosen instances of every host together, biggest share first, each on the host of
+   the same pool with the most headroom (lowest pressure) that keeps every rule and stays at or
+   below the threshold: big instances find their room before small ones have taken it;
+3. for a host still above threshold (an instance found no room), pick again one instance at a
+   time among those left, and when the instance that would help most fits nowhere, make room
+   for it: move one instance off a host where it would fit but for capacity or a server-group
+   slot, if that costs fewer moves than relieving the host with smaller instances.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +35,9 @@ PARAMS.update({
     "threshold": (0.85, lambda n, v: _check_number(n, v, 0, exclusive=True)),
 })
 CANDIDATES = (8, 64)
+# Make room: hosts tried as the landing place, and instances tried as the one to move off it.
+ROOM_HOSTS = 16
+ROOM_INSTANCES = 12
 
 
 def _pressure(host, use_cpu, use_mem):
@@ -35,80 +46,307 @@ def _pressure(host, use_cpu, use_mem):
     return cpu if cpu > mem else mem
 
 
+class _Run(object):
+    """The state of one planning run: placement, pressures, pools, moves and budgets."""
+
+    def __init__(self, placement, params):
+        self.placement = placement
+        self.wc, self.wm = params["weight_cpu"], params["weight_memory"]
+        self.use_cpu, self.use_mem = self.wc > 0, self.wm > 0
+        self.threshold = params["threshold"]
+        self.max_moves, self.max_gib = params["max_moves"], params["max_gib"]
+        self.active = [h for h in placement.host_list if h.active]
+        self.pressure = dict((h.name, self.host_pressure(h)) for h in self.active)
+        pools = {}
+        for host in self.active:
+            pools.setdefault(host.pool, []).append(host)
+        self.pools = dict((key, HostHeap(self.pressure, hosts)) for key, hosts in pools.items())
+        self.moves = []
+        self.gib_moved = 0.0
+        self.stop = None
+
+    def host_pressure(self, host):
+        return _pressure(host, self.use_cpu, self.use_mem)
+
+    def pressure_after(self, host, leaving=None, arriving=None):
+        """Pressure of host once leaving has gone and arriving has come (either may be None)."""
+        loads = []
+        for metric, used in ((0, self.use_cpu), (1, self.use_mem)):
+            if not used:
+                loads.append(0.0)
+                continue
+            value = host.abs[metric]
+            if leaving is not None:
+                value -= leaving.contribution(host, metric)
+            if arriving is not None:
+                value += arriving.contribution(host, metric)
+            loads.append(value / host.denom[metric])
+        return max(loads)
+
+    def share(self, inst, host):
+        """The part of host's pressure inst carries (largest over the weighted metrics)."""
+        cpu = inst.contribution(host, 0) / host.denom[0] if self.use_cpu else 0.0
+        mem = inst.contribution(host, 1) / host.denom[1] if self.use_mem else 0.0
+        return cpu if cpu > mem else mem
+
+    def candidates(self, source):
+        """Instances of source that may move and carry load, busiest first (ties by id)."""
+        ranked = []
+        for key in sorted(source.instances):
+            inst = source.instances[key]
+            if self.placement.movable(inst) is None:
+                share = self.share(inst, source)
+                if share > 0:
+                    ranked.append((-share, inst.id, inst))
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        return [r[2] for r in ranked]
+
+    def over(self, host):
+        return self.pressure[host.name] > self.threshold
+
+    # ------------------------------------------------------------ budgets
+
+    def budget_left(self, count, gib):
+        """None when count more moves of gib GiB in all fit the budgets, else why not."""
+        if self.max_moves and len(self.moves) + count > self.max_moves:
+            return "budget spent: max_moves %d" % self.max_moves
+        if self.max_gib and self.gib_moved + gib > self.max_gib + 1e-9:
+            return "budget spent: max_gib %g" % self.max_gib
+        return None
+
+    # ------------------------------------------------------------ destinations
+
+    def destination(self, inst, avoid=None):
+        """The pool host with the lowest pressure that takes inst and stays at or below threshold."""
+        source = inst.host
+        pool = self.pools[source.pool]
+        tried = set()
+        for size in CANDIDATES:
+            for dest in pool.first(size):
+                if dest is source or dest.name in tried:
+                    continue
+                tried.add(dest.name)
+                if avoid is not None and dest.name in avoid:
+                    continue
+                if self.pressure_after(dest, arriving=inst) > self.threshold:
+                    continue
+                if self.placement.fits(inst, dest) is None:
+                    return dest
+        return None
+
+    def fits_without(self, inst, dest, leaving):
+        """Whether inst would fit on dest (every rule, and the threshold) once leaving has gone."""
+        if self.pressure_after(dest, leaving=leaving, arriving=inst) > self.threshold:
+            return False
+        # Take leaving's resources and group slots off dest for the check, then put them back:
+        # integer-valued floats and ints, so the state comes back exactly.
+        used = dest.used
+        for index in (0, 1, 2):
+            used[index] -= leaving.flavor[index]
+        for group in leaving.groups:
+            group.counts[dest.name] -= 1
+        try:
+            return self.placement.fits(inst, dest) is None
+        finally:
+            for index in (0, 1, 2):
+                used[index] += leaving.flavor[index]
+            for group in leaving.groups:
+                group.counts[dest.name] += 1
+
+    def make_room(self, inst, avoid):
+        """(host, instance to move off it, where it goes) so that inst fits on host, or None.
+
+        Hosts are tried by lowest pressure; on each, the instance moved off is the one with the
+        least load that frees what inst lacks and itself has somewhere to go.
+        """
+        source = inst.host
+        pool = self.pools[source.pool]
+        tried = 0
+        for dest in pool.first(ROOM_HOSTS * 4):
+            if tried >= ROOM_HOSTS:
+                break
+            if dest is source or dest.name in avoid:
+                continue
+            if self.pressure_after(dest, arriving=inst) > self.threshold + self.share(inst, source):
+                continue  # even the busiest instance leaving would not make the load fit
+            tried += 1
+            blockers = []
+            for key in sorted(dest.instances):
+                other = dest.instances[key]
+                if self.placement.movable(other) is None:
+                    blockers.append((self.share(other, dest), other.id, other))
+            blockers.sort(key=lambda r: (r[0], r[1]))
+            checked = 0
+            for _share, _ident, other in blockers:
+                if checked >= ROOM_INSTANCES:
+                    break
+                if not self.fits_without(inst, dest, other):
+                    continue
+                checked += 1
+                landing = self.destination(other, avoid=avoid)
+                if landing is not None:
+                    return dest, other, landing
+        return None
+
+    # ------------------------------------------------------------ moves
+
+    def apply(self, inst, dest, reason):
+        source = inst.host
+        before_src, before_dst = self.pressure[source.name], self.pressure[dest.name]
+        self.placement.move(inst, dest)
+        self.pressure[source.name] = self.host_pressure(source)
+        self.pressure[dest.name] = self.host_pressure(dest)
+        pool = self.pools[source.pool]
+        pool.push(source)
+        pool.push(dest)
+        self.gib_moved += inst.flavor[1] / 1024.0
+        self.moves.append(Move(inst, source.name, dest.name, "%s: %s %.3f -> %.3f, %s %.3f -> %.3f (threshold %g)" % (
+            reason, source.name, before_src, self.pressure[source.name], dest.name, before_dst,
+            self.pressure[dest.name], self.threshold),
+            host_score(source, self.wc, self.wm), host_score(dest, self.wc, self.wm)))
+
+    # ------------------------------------------------------------ the three steps
+
+    def choose(self, source):
+        """Step 1: the busiest instances of source until their leaving brings it to the threshold."""
+        cpu, mem = source.abs[0], source.abs[1]
+        chosen = []
+        for inst in self.candidates(source):
+            if not self._over_with(source, cpu, mem):
+                break
+            chosen.append(inst)
+            cpu -= inst.contribution(source, 0)
+            mem -= inst.contribution(source, 1)
+        return chosen
+
+    def place_chosen(self, sources):
+        """Step 2: every chosen instance, biggest share first, to the host with most headroom."""
+        wanted = []
+        for source in sources:
+            for inst in self.choose(source):
+                wanted.append((-self.share(inst, source), inst.id, inst))
+        wanted.sort(key=lambda r: (r[0], r[1]))
+        pending = dict((s.name, 0) for s in sources)
+        for _share, _ident, inst in wanted:
+            pending[inst.host.name] += 1
+        for _share, _ident, inst in wanted:
+            source = inst.host
+            pending[source.name] -= 1
+            if self.stop or not self.over(source):
+                continue
+            stop = self.budget_left(1, inst.flavor[1] / 1024.0)
+            if stop:
+                if stop.startswith("budget spent: max_moves"):
+                    self.stop = stop
+                continue
+            busy = [name for name, count in pending.items() if count > 0]
+            dest = self.destination(inst, avoid=set(busy))
+            if dest is not None:
+                self.apply(inst, dest, "overload")
+
+    def relieve(self, source):
+        """Step 3: one instance at a time until source is at or below the threshold."""
+        given_up = set()
+        while self.over(source) and not self.stop:
+            left = [inst for inst in self.candidates(source) if inst.id not in given_up]
+            if not left:
+                return
+            # The busiest instance that has somewhere to go; instances with nowhere to go are
+            # given up, except the busiest, which may still get room made for it.
+            order = left
+            direct = dest = None
+            for inst in order:
+                stop = self.budget_left(1, inst.flavor[1] / 1024.0)
+                if stop and "max_moves" in stop:
+                    self.stop = stop
+                    return
+                if not stop:
+                    dest = self.destination(inst)
+                    if dest is not None:
+                        direct = inst
+                        break
+                if inst is not order[0]:
+                    given_up.add(inst.id)
+            best = order[0]
+            if direct is not best:
+                if self._room_pays(source, best, given_up) and self._make_room_for(best):
+                    continue
+                given_up.add(best.id)
+            if direct is None:
+                return
+            self.apply(direct, dest, "overload")
+
+    def _count(self, source, first, pool_of):
+        """Moves needed to bring source to the threshold: first, then the busiest of pool_of."""
+        cpu, mem = source.abs[0], source.abs[1]
+        count = 0
+        for inst in ([first] if first is not None else []) + pool_of:
+            if not self._over_with(source, cpu, mem):
+                break
+            cpu -= inst.contribution(source, 0)
+            mem -= inst.contribution(source, 1)
+            count += 1
+        return None if self._over_with(source, cpu, mem) else count
+
+    def _over_with(self, source, cpu, mem):
+        c = cpu / source.denom[0] if self.use_cpu else 0.0
+        m = mem / source.denom[1] if self.use_mem else 0.0
+        return (c if c > m else m) > self.threshold
+
+    def _room_pays(self, source, best, given_up):
+        """Whether making room for best (two moves) beats relieving source without it."""
+        others = [inst for inst in self.candidates(source) if inst is not best and inst.id not in given_up]
+        with_best = self._count(source, best, others)
+        without = self._count(source, None, others)
+        if with_best is None:
+            return False
+        return without is None or with_best + 1 < without
+
+    def _make_room_for(self, inst):
+        gib = inst.flavor[1] / 1024.0
+        found = self.make_room(inst, avoid=())
+        if found is None:
+            return False
+        dest, other, landing = found
+        if self.budget_left(2, gib + other.flavor[1] / 1024.0):
+            return False
+        source = inst.host
+        self.apply(other, landing, "overload: make room on %s for %s from %s" % (dest.name, inst.name, source.name))
+        self.apply(inst, dest, "overload")
+        return True
+
+
 def plan(snapshot, params=None):
     """Plan moves that take every active host below threshold; returns a Plan."""
     params = effective_params(PARAMS, params)
     placement = Placement(snapshot, params)
     result = Plan(NAME, params, digest(snapshot))
-    wc, wm = params["weight_cpu"], params["weight_memory"]
-    use_cpu, use_mem = wc > 0, wm > 0
-    threshold = params["threshold"]
-    max_moves, max_gib = params["max_moves"], params["max_gib"]
-    result.before = snapshot_figures(placement, wc, wm)
+    run = _Run(placement, params)
+    threshold = run.threshold
+    result.before = snapshot_figures(placement, run.wc, run.wm)
     result.skipped = skipped_entries(placement)
 
-    active = [h for h in placement.host_list if h.active]
-    pressure = dict((h.name, _pressure(h, use_cpu, use_mem)) for h in active)
-    overloaded = [h for h in active if pressure[h.name] > threshold]
-    overloaded.sort(key=lambda h: (-pressure[h.name], h.name))
+    overloaded = [h for h in run.active if run.over(h)]
+    overloaded.sort(key=lambda h: (-run.pressure[h.name], h.name))
     stuck_at_least = sum(1 for h in overloaded
-                         if _immovable_pressure(placement, h, use_cpu, use_mem) > threshold)
-    pools = {}
-    for host in active:
-        pools.setdefault(host.pool, []).append(host)
-    pools = dict((key, HostHeap(pressure, hosts)) for key, hosts in pools.items())
+                         if _immovable_pressure(placement, h, run.use_cpu, run.use_mem) > threshold)
 
-    moves = []
-    gib_moved = 0.0
-    stop = None
+    run.place_chosen(overloaded)
     for source in overloaded:
-        if stop:
-            result.skipped.append({"kind": "host", "name": source.name,
-                                   "reason": "still above threshold: %s" % stop})
+        if run.over(source) and not run.stop:
+            run.relieve(source)
+    for source in overloaded:
+        if not run.over(source):
             continue
-        pool = pools[source.pool]
-        members = [source.instances[key] for key in sorted(source.instances)]
-        members = [inst for inst in members if placement.movable(inst) is None]
-        ranked = []
-        for inst in members:
-            share = max(inst.contribution(source, 0) / source.denom[0] if use_cpu else 0.0,
-                        inst.contribution(source, 1) / source.denom[1] if use_mem else 0.0)
-            if share > 0:
-                ranked.append((-share, inst.id, inst))
-        ranked.sort(key=lambda r: (r[0], r[1]))
-        for _share, _ident, inst in ranked:
-            if pressure[source.name] <= threshold:
-                break
-            if max_moves and len(moves) >= max_moves:
-                stop = "budget spent: max_moves %d" % max_moves
-                break
-            gib = inst.flavor[1] / 1024.0
-            if max_gib and gib_moved + gib > max_gib + 1e-9:
-                continue
-            dest = _destination(placement, inst, source, pool, pressure, threshold, use_cpu, use_mem)
-            if dest is None:
-                continue
-            before_src, before_dst = pressure[source.name], pressure[dest.name]
-            placement.move(inst, dest)
-            pressure[source.name] = _pressure(source, use_cpu, use_mem)
-            pressure[dest.name] = _pressure(dest, use_cpu, use_mem)
-            pool.push(source)
-            pool.push(dest)
-            gib_moved += gib
-            moves.append(Move(inst, source.name, dest.name,
-                              "overload: %s %.3f -> %.3f, %s %.3f -> %.3f (threshold %g)" % (
-                                  source.name, before_src, pressure[source.name], dest.name,
-                                  before_dst, pressure[dest.name], threshold),
-                              host_score(source, wc, wm), host_score(dest, wc, wm)))
-        if pressure[source.name] > threshold and not stop:
-            result.skipped.append({"kind": "host", "name": source.name, "reason":
-                                   "still above threshold at %.3f: nothing more fits elsewhere"
-                                   " within the rules and budget" % pressure[source.name]})
-        elif stop and pressure[source.name] > threshold:
-            result.skipped.append({"kind": "host", "name": source.name,
-                                   "reason": "still above threshold: %s" % stop})
+        if run.stop:
+            reason = "still above threshold: %s" % run.stop
+        else:
+            reason = ("still above threshold at %.3f: nothing more fits elsewhere within the rules"
+                      " and budget" % run.pressure[source.name])
+        result.skipped.append({"kind": "host", "name": source.name, "reason": reason})
 
-    remaining = sum(1 for h in active if pressure[h.name] > threshold)
+    moves = run.moves
+    remaining = sum(1 for h in run.active if run.over(h))
     if not overloaded:
         result.reason = "no moves: no active host above threshold %g" % threshold
     elif moves:
@@ -135,20 +373,3 @@ def _immovable_pressure(placement, host, use_cpu, use_mem):
     cpu = left[0] / host.denom[0] if use_cpu else 0.0
     mem = left[1] / host.denom[1] if use_mem else 0.0
     return max(cpu, mem)
-
-
-def _destination(placement, inst, source, pool, pressure, threshold, use_cpu, use_mem):
-    """The pool host with the lowest pressure that takes inst and stays at or below threshold."""
-    tried = set()
-    for size in CANDIDATES:
-        for dest in pool.first(size):
-            if dest is source or dest.name in tried:
-                continue
-            tried.add(dest.name)
-            cpu = (dest.abs[0] + inst.contribution(dest, 0)) / dest.denom[0] if use_cpu else 0.0
-            mem = (dest.abs[1] + inst.contribution(dest, 1)) / dest.denom[1] if use_mem else 0.0
-            if max(cpu, mem) > threshold:
-                continue
-            if placement.fits(inst, dest) is None:
-                return dest
-    return None
