@@ -14,6 +14,11 @@ __metaclass__ = type
 import json
 import os
 
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover
+    from urllib import quote
+
 import pytest
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import LevellerError
@@ -105,6 +110,8 @@ def test_unreachable_uri():
 # ------------------------------------------------------------------ plain KVM hosts, no Nova
 
 KVM_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'libvirt', 'kvm_host.xml')
+# libvirt parses a URI: a path with spaces or non-ASCII characters must be percent-encoded.
+KVM_URI = 'test://' + quote(KVM_XML)
 TEST_DOMAIN = '6695eb01-f6a4-8304-79aa-97f2502e193f'
 
 
@@ -171,7 +178,7 @@ def libvirt_only(uris, **kw):
 
 @pytest.mark.skipif(not lv.HAS_LIBVIRT, reason='libvirt-python is not installed')
 def test_plain_kvm_hosts_make_a_valid_plannable_snapshot():
-    snap, summary = libvirt_only({'kvm1': 'test:///default', 'kvm2': 'test://' + KVM_XML},
+    snap, summary = libvirt_only({'kvm1': 'test:///default', 'kvm2': KVM_URI},
                                  libvirt_availability_zone='rack1')
     jsonschema = pytest.importorskip('jsonschema')
     root = os.path.abspath(os.path.join(os.path.dirname(KVM_XML), *(['..'] * 6)))
@@ -204,7 +211,7 @@ def test_plain_kvm_hosts_make_a_valid_plannable_snapshot():
 
 @pytest.mark.skipif(not lv.HAS_LIBVIRT, reason='libvirt-python is not installed')
 def test_plain_kvm_scope_picks_hosts_by_name():
-    snap, _summary = libvirt_only({'kvm1': 'test:///default', 'kvm2': 'test://' + KVM_XML},
+    snap, _summary = libvirt_only({'kvm1': 'test:///default', 'kvm2': KVM_URI},
                                   scope={'hosts': ['kvm2']})
     assert [h['name'] for h in snap['hosts']] == ['kvm2']
     with pytest.raises(LevellerError) as err:
@@ -232,7 +239,7 @@ def test_plain_kvm_bad_input_fails_with_its_class(uris, failure, words):
 @pytest.mark.skipif(not lv.HAS_LIBVIRT, reason='libvirt-python is not installed')
 def test_the_same_libvirt_under_two_names_is_refused():
     with pytest.raises(LevellerError) as err:
-        libvirt_only({'kvm1': 'test://' + KVM_XML, 'kvm2': 'test://' + KVM_XML})
+        libvirt_only({'kvm1': KVM_URI, 'kvm2': KVM_URI})
     assert err.value.failure == 'inconsistent'
 
 
