@@ -18,7 +18,7 @@ description:
     keys of O(libvirt_uris) and the instances are their libvirt domains. See O(sources).
   - Nova is read with list calls only, each once and paged (compute services, hypervisors,
     aggregates, all projects' servers, server groups, migrations). Placement has no bulk read of
-    inventories (total, reserved, allocation ratio) and usages: C(GET /resource_providers) lists
+    inventories (total, reserved, allocation ratio) and usages. C(GET /resource_providers) lists
     providers without them, C(GET /usages) sums per project, and the provider summaries of
     C(GET /allocation_candidates) give only C((total - reserved) * allocation_ratio) rounded down,
     for providers with room left. So Placement is read with two calls per host in scope, in a
@@ -302,7 +302,7 @@ summary:
       description:
         - OpenStack API calls made by the snapshot. C(nova) and C(placement) grow with pages, not
           with hosts or instances; C(placement_per_host) is two per host in scope (inventories and
-          usages: Placement has no bulk read of them). C(http_requests) counts every HTTP request
+          usages, of which Placement has no bulk read). C(http_requests) counts every HTTP request
           of the connection (including version discovery), null without V(nova).
       type: dict
       sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}
