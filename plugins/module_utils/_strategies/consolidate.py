@@ -23,10 +23,10 @@ less than ``cooldown`` seconds before the snapshot was taken has just received i
 pinned, excluded, non-migratable, stopped or busy instance cannot be emptied by live migration.
 
 The plan lists the emptied hosts in ``freed_hosts``: the hook for a playbook to disable their
-compute service and power them off once the moves are done. The bound is the fewest hosts the
-instances could fit on: per pool and per resource, the hosts that cannot be emptied plus the
-fewest others whose capacity (under the ceiling, or what they hold now if more) covers the
-demand.
+compute service and power them off once the moves are done. The bound is a valid lower bound
+on the hosts any plan of consolidate can end with (see ``_needed``): per pool, the hosts that
+cannot be emptied plus the fewest others whose room under the ceiling, with that of the hosts
+that stay, takes what the emptied ones hold, per resource and per mix of two resources.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -375,29 +375,174 @@ def _pool_label(key):
     return label
 
 
-def _needed(members, fixed, ceiling):
-    """Per pool, before any move: (fewest hosts that could hold its instances, binding resource).
+BOUND_RESOURCES = RESOURCE_NAMES + ("cpu_load", "memory_load")
 
-    The hosts that cannot be emptied stay used; the demand they cannot hold needs the fewest
-    others, largest first. A host that receives ends under the ceiling and one that does not
-    keeps what it holds, so each host can hold at most the larger of the two.
+
+def _spare(host, ceiling):
+    """What host can still take under the ceiling: vCPU, RAM, disk allocations, CPU and memory load.
+
+    For a host without a measurement of a metric the load is its allocation, so that entry
+    repeats the allocation's.
+    """
+    used, cap = host.used, host.cap
+    return [ceiling * cap[0] - used[0], ceiling * cap[1] - used[1], ceiling * cap[2] - used[2],
+            ceiling * host.denom[0] - host.abs[0], ceiling * host.denom[1] - host.abs[1]]
+
+
+def _kinds(hosts, fixed):
+    """The smallest demand of each flavor among the instances that could leave their host.
+
+    Key: flavor; value: (vCPU, RAM, disk, least CPU load added, least memory load added), where
+    what an instance adds to a host's load is the smaller of its measured load and its flavor
+    (the host's kind of measurement decides which one counts).
+    """
+    kinds = {}
+    for host in hosts:
+        if fixed[host.name] is not None:
+            continue
+        for inst in host.instances.values():
+            cpu = min(inst.by_mode[0])
+            mem = min(inst.by_mode[1])
+            seen = kinds.get(inst.flavor)
+            if seen is None:
+                kinds[inst.flavor] = [inst.flavor[0], inst.flavor[1], inst.flavor[2], cpu, mem]
+            else:
+                seen[3] = min(seen[3], cpu)
+                seen[4] = min(seen[4], mem)
+    return kinds
+
+
+def _takes(spare, demand):
+    for index in range(5):
+        if demand[index] > spare[index] + EPSILON:
+            return False
+    return True
+
+
+def _step(sizes):
+    """The greatest common divisor of whole-number sizes, or None (then room is not rounded)."""
+    step = 0
+    for size in sizes:
+        if size < 0 or not float(size).is_integer():
+            return None
+        step = _gcd(step, int(size))
+    return step or None
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def _round_down(value, step):
+    """Room rounded down to what whole instances can fill: a sum of sizes is a multiple of their gcd."""
+    if step is None or value <= 0:
+        return value
+    return math.floor((value + EPSILON) / step) * step
+
+
+def _stuck(host):
+    """Why no plan of consolidate can move one of host's instances (beyond _fixed_reason), or None.
+
+    An instance of a hard-affinity group sharing the host with another member never moves:
+    a member moves only to the host holding all the others.
+    """
+    for key in sorted(host.instances):
+        inst = host.instances[key]
+        for group in inst.groups:
+            if group.policy == "affinity" and group.counts.get(host.name, 0) >= 2:
+                return "holds %s, which stays: affinity group %s keeps its members together" % (
+                    inst.name, group.name or group.id)
+    return None
+
+
+# Mixes of two resources tried on top of each single one (see _fewest).
+MIXES = tuple((a, b, t) for a in range(5) for b in range(a + 1, 5) for t in (0.25, 0.5, 0.75))
+
+
+def _fewest(stay, others, spare):
+    """(fewest of others that stay used too, what binds): see _needed.
+
+    With E the hosts emptied and w(h, r) = demand(h, r) + spare(h, r), every resource r
+    needs ``sum over E of w(h, r) <= total spare(r)``. Any non-negative mix of these
+    inequalities holds too, and the most hosts that fit one of them (smallest first) bounds
+    how many can be emptied. Single resources, mixes of two and the even mix of all are tried.
+    """
+    demand = [[math.fsum(i.flavor[r] for i in h.instances.values()) for r in (0, 1, 2)]
+              + [math.fsum(min(i.by_mode[m]) for i in h.instances.values()) for m in (0, 1)] for h in others]
+    total = [math.fsum(spare[h.name][r] for h in stay) + math.fsum(spare[h.name][r] for h in others) for r in range(5)]
+    weights = []
+    for host, need in zip(others, demand):
+        room = spare[host.name]
+        weight = [need[r] + room[r] for r in range(5)]
+        # A resource with no room anywhere: a host holding any of it cannot be emptied.
+        if any(total[r] <= EPSILON and weight[r] > EPSILON for r in range(5)):
+            continue
+        weights.append([weight[r] / total[r] if total[r] > EPSILON else 0.0 for r in range(5)])
+    # RAM first: on a tie it is named as the binding resource.
+    mixes = [(((r, 1.0),), BOUND_RESOURCES[r]) for r in (1, 0, 2, 3, 4)]
+    mixes += [(((a, t), (b, 1.0 - t)), "%s+%s" % (BOUND_RESOURCES[a], BOUND_RESOURCES[b])) for a, b, t in MIXES]
+    mixes.append((tuple((r, 0.2) for r in range(5)), "all resources"))
+    most, binding = len(weights), "cannot_be_emptied"
+    for mix, label in mixes:
+        values = sorted(math.fsum(share * weight[r] for r, share in mix) for weight in weights)
+        limit = math.fsum(share for _r, share in mix) * (1.0 + 1e-9) + EPSILON
+        count, acc = 0, 0.0
+        for value in values:
+            acc += value
+            if acc > limit:
+                break
+            count += 1
+        if count < most:
+            most, binding = count, label
+    return len(others) - most, binding
+
+
+def _needed(members, fixed, ceiling):
+    """Per pool, before any move: (fewest hosts any plan of consolidate can end with, binding, facts).
+
+    A valid lower bound, checked against the CP-SAT optimum in the benchmark. Used hosts that
+    stay used (K) keep everything they hold; those emptied (E) send their instances to K,
+    where a host that receives ends under the ceiling. So for each resource r the room left
+    under the ceiling in K covers what E holds:
+    ``sum over K of spare(h, r) >= sum over E of demand(h, r)``. Hosts that cannot be emptied
+    are in K; each other host put in K adds its spare and takes its demand off, so the fewest
+    hosts follow from adding the others largest (spare + demand) first. A host with no room
+    under the ceiling for any instance that could come (already above it in some resource, or
+    below the smallest flavor) receives nothing and has no spare in any resource; a host
+    holding an instance that no other host has room for is never emptied. Server groups and
+    aggregates beyond the pool are left out, which keeps the bound valid, only weaker.
     """
     result = {}
     for key, hosts in members.items():
-        stay = [h for h in hosts if fixed[h.name] is not None]
-        others = [h for h in hosts if fixed[h.name] is None]
-        best = (len(stay), "cannot_be_emptied")
-        for index in (1, 0, 2):
-            demand = math.fsum(h.used[index] for h in hosts)
-            have = math.fsum(max(ceiling * h.cap[index], h.used[index]) for h in stay)
-            room = sorted((max(ceiling * h.cap[index], h.used[index]) for h in others), reverse=True)
-            count = 0
-            while have < demand - EPSILON and count < len(room):
-                have += room[count]
-                count += 1
-            if len(stay) + count > best[0]:
-                best = (len(stay) + count, RESOURCE_NAMES[index])
-        result[key] = best
+        kinds = _kinds(hosts, fixed)
+        spare = {}
+        takers = dict((flavor, []) for flavor in kinds)
+        steps = [_step(flavor[r] for flavor in kinds) for r in (0, 1, 2)] + [None, None]
+        cannot_receive = 0
+        for host in hosts:
+            room = _spare(host, ceiling)
+            fitting = [flavor for flavor in sorted(kinds) if _takes(room, kinds[flavor])]
+            if not fitting:
+                room = [0.0] * 5
+                cannot_receive += 1
+            for flavor in fitting:
+                if len(takers[flavor]) < 2:
+                    takers[flavor].append(host.name)
+            spare[host.name] = [max(0.0, _round_down(value, steps[r])) for r, value in enumerate(room)]
+        stay, others = [], []
+        for host in hosts:
+            kept = fixed[host.name] is not None or _stuck(host) is not None
+            if not kept:
+                for inst in host.instances.values():
+                    if not [name for name in takers[inst.flavor] if name != host.name]:
+                        kept = True
+                        break
+            (stay if kept else others).append(host)
+        result_pool = _fewest(stay, others, spare)
+        best = (len(stay) + result_pool[0], result_pool[1]) if result_pool[0] else (len(stay), "cannot_be_emptied")
+        result[key] = best + ({"cannot_be_emptied": len(stay), "cannot_receive": cannot_receive},)
     return result
 
 
@@ -408,11 +553,11 @@ def _bound(members, needed, fixed, freed, ceiling):
     total_before = total_after = total_need = 0
     for key in sorted(members, key=_pool_label):
         hosts = members[key]
-        need, binding = needed[key]
+        need, binding, facts = needed[key]
         after = len(hosts) - sum(1 for h in hosts if h.name in freed_names)
         pools.append({"pool": _pool_label(key), "hosts_used_before": len(hosts), "hosts_used_after": after,
                       "hosts_needed_at_least": need, "gap": after - need,
-                      "cannot_be_emptied": sum(1 for h in hosts if fixed[h.name] is not None),
+                      "cannot_be_emptied": facts["cannot_be_emptied"], "cannot_receive": facts["cannot_receive"],
                       "binding": binding})
         total_before += len(hosts)
         total_after += after
@@ -420,6 +565,7 @@ def _bound(members, needed, fixed, freed, ceiling):
     return {
         "hosts_used_before": total_before, "hosts_used_after": total_after, "hosts_needed_at_least": total_need,
         "gap": total_after - total_need, "freed": len(freed), "max_load_after": ceiling, "by_pool": pools,
-        "note": "per pool (az + aggregates) and resource: the hosts that cannot be emptied, plus the fewest"
-                " others whose capacity under max_load_after (or what they hold now, if more) covers the demand",
+        "note": "per pool (az + aggregates): the hosts that cannot be emptied, plus the fewest others that must"
+                " stay used so that the room left under max_load_after on the hosts that stay takes what the"
+                " emptied hosts hold, per resource (and mix of two); no plan of consolidate can use fewer",
     }
