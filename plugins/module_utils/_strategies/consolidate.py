@@ -231,40 +231,18 @@ def plan(snapshot, params=None):
     members = {}
     for host in used:
         members.setdefault(host.pool, []).append(host)
-    candidates = sorted(used, key=lambda h: (len(h.instances), _fraction(h), h.name))
-    rank = dict((h.name, number) for number, h in enumerate(candidates))
-    pools = dict((key, _Pool(hosts, fixed, ceiling, rank)) for key, hosts in members.items())
     needed = _needed(members, fixed, ceiling)
 
-    moves, freed, received, notes = [], [], set(), {}
-    gib_moved = 0.0
-    stop = None
-    for host in candidates:
-        reason = fixed[host.name]
-        if reason is None and host.name in received:
-            reason = "received instances in this plan"
-        if reason is None and stop:
-            reason = stop
-        if reason is None:
-            reason, gib = _budget(host, params, len(moves), gib_moved)
-        if reason is None:
-            pool = pools[host.pool]
-            pool.spare.remove(host)
-            taken, reason = _empty(placement, host, pool, ceiling, wc, wm)
-            if taken is None:
-                pool.spare.add(host)
-            else:
-                moves.extend(taken)
-                freed.append(host)
-                received.update(m.destination for m in taken)
-                gib_moved += gib
-                if params["max_hosts"] and len(freed) >= params["max_hosts"]:
-                    stop = "max_hosts %d reached" % params["max_hosts"]
-        if reason is not None:
-            notes[host.name] = reason
-    for host in candidates:
-        if host.name in notes:
-            result.skipped.append({"kind": "host", "name": host.name, "reason": "not emptied: %s" % notes[host.name]})
+    run = _Run(placement, params, fixed, ceiling)
+    if params["max_moves"] or params["max_gib"] or params["max_hosts"]:
+        # A budget is shared by every pool: one pass, smallest jobs first.
+        run.empty_hosts(used, ORDERS[0][1])
+    else:
+        for key in sorted(members, key=_pool_label):
+            run.best_of(members[key])
+    moves, freed = run.moves, run.freed
+    for name, reason in run.notes:
+        result.skipped.append({"kind": "host", "name": name, "reason": "not emptied: %s" % reason})
     result.freed_hosts = sorted(h.name for h in freed)
     finish(result, placement, moves, params)
     result.bound = _bound(members, needed, fixed, freed, ceiling)
@@ -276,6 +254,104 @@ def plan(snapshot, params=None):
     else:
         result.reason = "no moves: no host can be emptied within the rules and max_load_after %g (see skipped)" % ceiling
     return result
+
+
+# The orders in which hosts are tried for emptying; without a budget each pool keeps the one
+# that frees the most hosts (then copies the fewest GiB, then comes first here).
+ORDERS = (
+    # The issue's order: fewest instances, then least used.
+    ("fewest instances", lambda h, ceiling: (len(h.instances), _fraction(h), h.name)),
+    # Smallest hosts first (RAM they hold, or may hold under the ceiling): the bound's order,
+    # where emptying a host costs what it holds plus the room it takes away.
+    ("smallest", lambda h, ceiling: (max(h.used[1], ceiling * h.cap[1]), _fraction(h), h.name)),
+    ("smallest capacity", lambda h, ceiling: (h.cap[1], len(h.instances), _fraction(h), h.name)),
+)
+
+
+class _Run(object):
+    """The moves, emptied hosts and notes of one plan, built one pool or one pass at a time."""
+
+    def __init__(self, placement, params, fixed, ceiling):
+        self.placement = placement
+        self.params = params
+        self.fixed = fixed
+        self.ceiling = ceiling
+        self.moves = []
+        self.freed = []
+        self.notes = []
+        self.gib = 0.0
+        self.stop = None
+
+    def empty_hosts(self, hosts, order):
+        """Try to empty hosts in the given order (ORDERS), keeping every rule and the budget."""
+        params, fixed, ceiling = self.params, self.fixed, self.ceiling
+        wc, wm = params["weight_cpu"], params["weight_memory"]
+        candidates = sorted(hosts, key=lambda h: order(h, ceiling))
+        rank = dict((h.name, number) for number, h in enumerate(candidates))
+        members = {}
+        for host in hosts:
+            members.setdefault(host.pool, []).append(host)
+        pools = dict((key, _Pool(part, fixed, ceiling, rank)) for key, part in members.items())
+        received = set()
+        for host in candidates:
+            reason = fixed[host.name]
+            if reason is None and host.name in received:
+                reason = "received instances in this plan"
+            if reason is None and self.stop:
+                reason = self.stop
+            if reason is None:
+                reason, gib = _budget(host, params, len(self.moves), self.gib)
+            if reason is None:
+                pool = pools[host.pool]
+                pool.spare.remove(host)
+                taken, reason = _empty(self.placement, host, pool, ceiling, wc, wm)
+                if taken is None:
+                    pool.spare.add(host)
+                else:
+                    self.moves.extend(taken)
+                    self.freed.append(host)
+                    received.update(m.destination for m in taken)
+                    self.gib += gib
+                    if params["max_hosts"] and len(self.freed) >= params["max_hosts"]:
+                        self.stop = "max_hosts %d reached" % params["max_hosts"]
+            if reason is not None:
+                self.notes.append((host.name, reason))
+
+    def best_of(self, hosts):
+        """Empty the hosts of one pool in the order of ORDERS that frees the most of them.
+
+        Each order is tried from the same state, which is restored exactly afterwards (the
+        usage figures are copied back rather than recomputed, so no rounding creeps in); the
+        best is then planned again, or kept when it was the last one tried.
+        """
+        placement = self.placement
+        saved = [(h, list(h.used), list(h.abs)) for h in hosts]
+        best = None
+        last = len(ORDERS) - 1
+        for number, (_label, order) in enumerate(ORDERS):
+            trial = _Run(placement, self.params, self.fixed, self.ceiling)
+            trial.empty_hosts(hosts, order)
+            score = (len(trial.freed), -trial.gib, -number)
+            if best is None or score > best[0]:
+                best = (score, number, trial)
+            if number == last and best[1] == last:
+                break
+            for move in reversed(trial.moves):
+                inst = placement.instances[move.instance]
+                placement.move(inst, placement.hosts[move.source])
+                inst.moved = False
+            for host, used, load in saved:
+                host.used[:] = used
+                host.abs[:] = load
+        if best[1] != last:
+            trial = _Run(placement, self.params, self.fixed, self.ceiling)
+            trial.empty_hosts(hosts, ORDERS[best[1]][1])
+        else:
+            trial = best[2]
+        self.moves.extend(trial.moves)
+        self.freed.extend(trial.freed)
+        self.notes.extend(trial.notes)
+        self.gib += trial.gib
 
 
 def _budget(host, params, count, gib_moved):
