@@ -10,6 +10,10 @@ which ``make bench`` arranges.
     python benchmarks/run.py                 # 100, 1000, 10000 hosts
     python benchmarks/run.py --quick         # 100 and 1000 hosts
     python benchmarks/run.py --sizes 200,500 --seed 3
+    python benchmarks/run.py --no-watcher    # without the Watcher 17 side-by-side
+
+The Watcher comparison (benchmarks/watcher/) runs at 200 and 1,000 hosts when the Watcher venv
+exists ($LEVELLER_HOME/watcher-venv, made by benchmarks/watcher/setup.sh; run.sh makes it).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +32,8 @@ sys.path.insert(0, HERE)
 from check import check  # noqa: E402  (benchmark-local, independent of the planner)
 from generate import generate  # noqa: E402
 import consolidate_drain  # noqa: E402  (consolidate and drain rows, their own table)
+sys.path.insert(0, os.path.join(HERE, "watcher"))
+import compare  # noqa: E402  (the Watcher 17 side-by-side)
 
 try:
     from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
@@ -100,6 +106,11 @@ def main(argv=None):
     parser.add_argument("--strategies", default="balance,overload")
     parser.add_argument("--no-consolidate-drain", action="store_true",
                         help="skip the consolidate and drain rows (benchmarks/consolidate_drain.py)")
+    parser.add_argument("--no-watcher", action="store_true", help="skip the Watcher 17 side-by-side")
+    parser.add_argument("--watcher-sizes", default="200,1000")
+    parser.add_argument("--watcher-strategies", default=",".join(compare.STRATEGIES),
+                        help="workload_stabilization, workload_balance, basic_consolidation")
+    parser.add_argument("--watcher-timeout", type=int, default=1800, help="seconds per Watcher strategy run")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "bench.json"))
     args = parser.parse_args(argv)
     if args.sizes:
@@ -129,13 +140,37 @@ def main(argv=None):
         print(consolidate_drain.targets(extra))
     print("plan s = wall clock, cpu s = process CPU time (the machine may be shared);"
           " violations counted by benchmarks/check.py")
+    watcher = {"skipped": None, "rows": [], "params_ours": compare.OURS}
+    python = compare.venv_python()
+    if args.no_watcher:
+        watcher["skipped"] = "--no-watcher"
+    elif python is None:
+        watcher["skipped"] = ("no Watcher venv: run `bash benchmarks/watcher/setup.sh` (or `make bench`, whose"
+                              " run.sh makes it) to install python-watcher 17 into $LEVELLER_HOME/watcher-venv")
+    if watcher["skipped"]:
+        print()
+        print("Watcher 17 comparison skipped: %s" % watcher["skipped"])
+    else:
+        sizes_w = [int(v) for v in args.watcher_sizes.split(",") if v.strip()]
+        watcher["rows"] = compare.run(sizes_w, args.seed, generate, args.watcher_strategies.split(","),
+                                      args.watcher_timeout, python)
+        watcher["table"] = compare.table(watcher["rows"])
+        watcher["targets_text"], watcher["targets"] = compare.targets(watcher["rows"])
+        print()
+        print("Side by side with OpenStack Watcher %s (seed %d; ours: balance %s)" % (
+            next((r["watcher_version"] for r in watcher["rows"] if r.get("watcher_version")), "?"),
+            args.seed, json.dumps(compare.OURS, sort_keys=True)))
+        print(watcher["table"])
+        print(watcher["targets_text"])
+        print("CPU stddev over enabled, up hosts from one load model (benchmarks/watcher/loads.py) for both"
+              " tools; violations by benchmarks/check.py; load average %s" % (compare._loadavg(),))
     try:
         load = os.getloadavg()
     except (AttributeError, OSError):
         load = None
     result = {"rows": rows, "table": text, "python": platform.python_version(),
               "machine": platform.machine(), "cpus": os.cpu_count(), "loadavg": load,
-              "sizes": sizes, "seed": args.seed, "consolidate_drain": extra}
+              "sizes": sizes, "seed": args.seed, "consolidate_drain": extra, "watcher": watcher}
     directory = os.path.dirname(args.output)
     if directory and not os.path.isdir(directory):
         os.makedirs(directory)
@@ -143,7 +178,8 @@ def main(argv=None):
         json.dump(result, handle, indent=1, sort_keys=True)
         handle.write("\n")
     print("written: %s" % os.path.relpath(args.output))
-    return 0 if all(r["violations"] == 0 for r in rows + extra) else 1
+    ours = [r for r in watcher["rows"] if r["tool"] == "leveller"]
+    return 0 if all(r["violations"] == 0 for r in rows + extra + ours) else 1
 
 
 if __name__ == "__main__":

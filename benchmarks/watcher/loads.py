@@ -13,7 +13,8 @@ CPU is in vCPUs busy (a host's load.cpu is a fraction of its physical vCPUs); me
 - A measured host carries what it reports. The part of it that its measured instances do not
   explain is shared among its unmeasured running instances by flavor size; what is left (or
   missing, on a saturated host) is a base load that stays on the host.
-- On an unmeasured host, an unmeasured instance uses the cloud-wide mean load per flavor unit.
+- On an unmeasured host, an unmeasured instance uses the cloud-wide mean load per flavor unit,
+  and the host carries what its instances use, at most all of it (as a measured host reports).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -73,6 +74,10 @@ def model(snapshot):
             if measured is None:
                 for inst in unknown:
                     inst["use"][index] = mean[index] * inst["size"][index]
+                # Like a measured host, it cannot report more than all of itself: its
+                # instances' demand beyond that is a negative base.
+                busy = math.fsum(i["use"][index] for i in group)
+                host["base"][index] = min(0.0, host["size"][index] - busy)
                 continue
             residual = max(0.0, measured * host["size"][index] - explained)
             weight = math.fsum(i["size"][index] for i in unknown)

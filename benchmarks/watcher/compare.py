@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, cloudops.leveller contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Side by side with OpenStack Watcher 17 on the same snapshots (run from benchmarks/run.py).
+
+Our side runs in this process; each Watcher strategy runs in its own venv through harness.py
+(a subprocess with a time cap). Both plans are judged by the same code: GiB moved from the
+moves' flavors, the CPU standard deviation by ``loads.cpu_stddev`` and the rules by
+benchmarks/check.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.append(HERE)
+
+import loads  # noqa: E402
+
+# Our side in the comparison. Watcher's workload_stabilization levels CPU only by default
+# (metrics = [instance_cpu_usage]) and acts on the spread alone (cluster stddev > 0.1), so our
+# balance levels CPU alone (weight_memory 0) and acts on the spread alone (min_load 0: no "the
+# busiest host must be half busy" floor). No move budget, like Watcher. Everything else, the
+# rules above all, keeps its default.
+OURS = {"max_moves": 0, "weight_memory": 0.0, "min_load": 0.0}
+# The rules Watcher's moves are held to: the cloud's (the snapshot's) and no more. No cooldown
+# (Watcher has none to be told about) and no wave limits (each move is its own wave).
+WATCHER_RULES = {"cooldown": 0}
+STRATEGIES = ("workload_stabilization", "workload_balance")
+TARGET = "workload_stabilization"
+
+
+def venv_python(home=None):
+    home = home or os.environ.get("LEVELLER_HOME") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                                      "cloudops-leveller")
+    venv = os.environ.get("WATCHER_VENV") or os.path.join(home, "watcher-venv")
+    python = os.path.join(venv, "bin", "python")
+    return python if os.access(python, os.X_OK) else None
+
+
+def _loadavg():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _row(tool, strategy, data, moves, wall, cpu, state, params=None, extra=None):
+    report = loads.cpu_stddev(data, moves, state)
+    plan = {"params": params or {}, "moves": moves}
+    from check import check  # benchmarks/check.py, on the path run.py set up
+    verdict = check(data, plan)
+    row = {"tool": tool, "strategy": strategy, "plan_seconds": wall, "plan_cpu_seconds": cpu,
+           "moves": len(moves), "gib_moved": round(sum(float(m["flavor"]["memory_mb"]) for m in moves) / 1024.0, 1),
+           "cpu_stddev_before": round(report["before"], 4), "cpu_stddev_after": round(report["after"], 4),
+           "violations": verdict["violations"], "violations_by_kind": verdict["by_kind"],
+           "violation_examples": verdict["examples"][:5], "loadavg": _loadavg()}
+    row.update(extra or {})
+    return row
+
+
+def ours(data, state):
+    """Our balance plan on the snapshot, as a comparison row."""
+    from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
+    from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan
+    snapshot = from_dict(data)
+    wall, cpu = time.perf_counter(), time.process_time()
+    plan = make_plan(snapshot, "balance", OURS).to_dict()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    plan = json.loads(json.dumps(plan))
+    return _row("leveller", "balance", data, plan["moves"], round(wall, 3), round(cpu, 3), state,
+                plan["params"], {"params": OURS, "reason": plan["summary"]["reason"]})
+
+
+def watcher(python, path, data, state, strategy, timeout):
+    """One Watcher strategy through harness.py; a row, or a row saying why there is none."""
+    out = path + "." + strategy + ".json"
+    command = [python, "-W", "ignore", os.path.join(HERE, "harness.py"), path, strategy, "-o", out]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"tool": "watcher", "strategy": strategy, "status": "timeout",
+                "note": "stopped after %d s (--watcher-timeout)" % timeout, "loadavg": _loadavg()}
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        return {"tool": "watcher", "strategy": strategy, "status": "error", "note": " | ".join(tail),
+                "loadavg": _loadavg()}
+    with open(out) as handle:
+        result = json.load(handle)
+    return _row("watcher", strategy, data, result["moves"], result["seconds"], result["cpu_seconds"], state,
+                dict(WATCHER_RULES), {
+                    "parameters": result["parameters"], "actions_skipped": result["actions_skipped"],
+                    "other_actions": result["other_actions"], "watcher_version": result["watcher_version"],
+                    "efficacy_indicators": result["efficacy_indicators"],
+                    "process_seconds": round(time.perf_counter() - started, 1), "status": "ok"})
+
+
+def run(sizes, seed, generate, strategies=STRATEGIES, timeout=1800, python=None, log=sys.stderr):
+    """Rows for every size: ours first, then each Watcher strategy."""
+    python = python or venv_python()
+    rows = []
+    work = tempfile.mkdtemp(prefix="leveller-watcher-")
+    try:
+        for hosts in sizes:
+            data = generate(hosts, seed)
+            state = loads.model(data)
+            path = os.path.join(work, "snapshot-%d.json" % hosts)
+            with open(path, "w") as handle:
+                json.dump(data, handle)
+            row = ours(data, state)
+            row.update({"hosts": hosts, "instances": len(data["instances"]), "seed": seed})
+            rows.append(row)
+            log.write("watcher comparison, %d hosts: leveller balance %.2f s\n" % (hosts, row["plan_seconds"]))
+            for strategy in strategies:
+                log.write("watcher comparison, %d hosts: running Watcher %s (may take minutes)\n" % (hosts, strategy))
+                log.flush()
+                row = watcher(python, path, data, state, strategy, timeout)
+                row.update({"hosts": hosts, "instances": len(data["instances"]), "seed": seed})
+                rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def _cell(row, key, text):
+    return text % row[key] if row.get(key) is not None else "-"
+
+
+def table(rows):
+    head = ("hosts", "tool / strategy", "plan s", "cpu s", "migrations", "GiB moved",
+            "CPU stddev before > after", "violations")
+    lines = [head]
+    for r in rows:
+        name = "%s %s" % (r["tool"], r["strategy"])
+        if r.get("status") in ("timeout", "error"):
+            lines.append((str(r["hosts"]), name, "-", "-", "-", "-", "-", "%s: %s" % (r["status"], r["note"])))
+            continue
+        kinds = ", ".join("%s %d" % kv for kv in sorted(r["violations_by_kind"].items()))
+        lines.append((str(r["hosts"]), name, _cell(r, "plan_seconds", "%.2f"), _cell(r, "plan_cpu_seconds", "%.2f"),
+                      str(r["moves"]), "%.0f" % r["gib_moved"],
+                      "%.4f > %.4f" % (r["cpu_stddev_before"], r["cpu_stddev_after"]),
+                      str(r["violations"]) + (" (%s)" % kinds if kinds else "")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append("  ".join(cell.ljust(widths[i]) if i in (1, 7) else cell.rjust(widths[i])
+                             for i, cell in enumerate(line)).rstrip())
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def targets(rows):
+    """The issue's targets per size against workload_stabilization: (lines, {hosts: {...}})."""
+    lines = []
+    verdicts = {}
+    for hosts in sorted(set(r["hosts"] for r in rows)):
+        mine = [r for r in rows if r["hosts"] == hosts and r["tool"] == "leveller"]
+        theirs = [r for r in rows if r["hosts"] == hosts and r["strategy"] == TARGET and r.get("status") == "ok"]
+        if not mine or not theirs:
+            lines.append("%d hosts: no Watcher %s result, targets not judged" % (hosts, TARGET))
+            continue
+        a, w = mine[0], theirs[0]
+        cut_a = a["cpu_stddev_before"] - a["cpu_stddev_after"]
+        cut_w = w["cpu_stddev_before"] - w["cpu_stddev_after"]
+        checks = [
+            ("CPU stddev cut >= Watcher's", cut_a >= cut_w,
+             "%.4f vs %.4f (after %.4f vs %.4f)" % (cut_a, cut_w, a["cpu_stddev_after"], w["cpu_stddev_after"])),
+            ("GiB moved <= 1/5 of Watcher's", a["gib_moved"] * 5 <= w["gib_moved"],
+             "%.0f vs %.0f GiB (%.1f%%)" % (a["gib_moved"], w["gib_moved"],
+                                          100.0 * a["gib_moved"] / w["gib_moved"] if w["gib_moved"] else 0.0)),
+            (">= 50x faster", a["plan_seconds"] * 50 <= w["plan_seconds"],
+             "wall %.2f vs %.1f s (%.0fx), cpu %.2f vs %.1f s (%.0fx)" % (
+                 a["plan_seconds"], w["plan_seconds"], w["plan_seconds"] / max(a["plan_seconds"], 1e-6),
+                 a["plan_cpu_seconds"], w["plan_cpu_seconds"],
+                 w["plan_cpu_seconds"] / max(a["plan_cpu_seconds"], 1e-6))),
+            ("zero violations", a["violations"] == 0,
+             "ours %d, Watcher's %d" % (a["violations"], w["violations"])),
+        ]
+        verdicts[hosts] = dict((name, {"met": ok, "figures": text}) for name, ok, text in checks)
+        for name, ok, text in checks:
+            lines.append("%d hosts: %-31s %-7s %s" % (hosts, name, "met" if ok else "NOT MET", text))
+    return "\n".join(lines), verdicts
