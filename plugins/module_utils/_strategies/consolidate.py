@@ -235,8 +235,8 @@ def plan(snapshot, params=None):
 
     run = _Run(placement, params, fixed, ceiling)
     if params["max_moves"] or params["max_gib"] or params["max_hosts"]:
-        # A budget is shared by every pool: one pass, smallest jobs first.
-        run.empty_hosts(used, ORDERS[0][1])
+        # A budget is shared by every pool: the order is chosen for the whole plan.
+        run.best_of(used)
     else:
         for key in sorted(members, key=_pool_label):
             run.best_of(members[key])
@@ -256,8 +256,9 @@ def plan(snapshot, params=None):
     return result
 
 
-# The orders in which hosts are tried for emptying; without a budget each pool keeps the one
-# that frees the most hosts (then copies the fewest GiB, then comes first here).
+# The orders in which hosts are tried for emptying. Each pool keeps the one that frees the most
+# hosts (then copies the fewest GiB, then comes first here); with a budget (max_moves, max_gib,
+# max_hosts), which every pool shares, the whole plan does.
 ORDERS = (
     # The issue's order: fewest instances, then least used.
     ("fewest instances", lambda h, ceiling: (len(h.instances), _fraction(h), h.name)),
@@ -318,7 +319,7 @@ class _Run(object):
                 self.notes.append((host.name, reason))
 
     def best_of(self, hosts):
-        """Empty the hosts of one pool in the order of ORDERS that frees the most of them.
+        """Empty hosts (one pool, or all under a budget) in the order of ORDERS that frees the most.
 
         Each order is tried from the same state, which is restored exactly afterwards (the
         usage figures are copied back rather than recomputed, so no rounding creeps in); the

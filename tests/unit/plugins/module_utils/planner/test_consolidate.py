@@ -137,6 +137,87 @@ def test_bound_on_a_uniform_cloud():
     assert bound["by_pool"][0]["binding"] == "memory_mb"
 
 
+def _pool(plan, az):
+    return [p for p in plan["bound"]["by_pool"] if p["pool"].startswith("az %s," % az)][0]
+
+
+def test_bound_counts_only_room_whole_instances_can_use():
+    # a (pinned 2 GiB) has 6 GiB left under the ceiling, b (pinned 7 GiB) 1 GiB: c and d hold
+    # 3.5 GiB each, 7 GiB in all. By volume a and b take both (6 + 1 = 7); but b has room for
+    # neither, and a for one only (3.5 GiB pieces), so three hosts stay used whatever the plan.
+    pin = {"tags": ["leveller-pin"]}
+    hosts = [small(n) for n in "abcd"] + [small(n, az="other") for n in "ef"]
+    cloud = snapshot(hosts, [vm("a1", "a", 2048, **pin), vm("b1", "b", 7168, **pin), vm("c1", "c", 3584),
+                             vm("d1", "d", 3584), vm("e1", "e", 2048), vm("f1", "f", 2048)])
+    plan = consolidate(cloud)
+    nova, other = _pool(plan, "nova"), _pool(plan, "other")
+    assert nova["hosts_needed_at_least"] == 3 and nova["hosts_used_after"] == 3 and nova["gap"] == 0
+    assert nova["cannot_be_emptied"] == 2 and nova["cannot_receive"] == 1 and nova["binding"] == "memory_mb"
+    # Per AZ: the other AZ's room does not help, its own two hosts fit on one.
+    assert other["hosts_needed_at_least"] == 1 and other["hosts_used_after"] == 1
+    assert plan["bound"]["hosts_needed_at_least"] == 4 and plan["bound"]["gap"] == 0
+
+
+def test_bound_hosts_above_the_ceiling_receive_nothing():
+    # b is pinned above the ceiling (9 GiB > 0.8 x 10 GiB) in RAM, so it takes nothing, not even
+    # disk or vCPUs it has room for; a host whose only instance fits nowhere is never emptied.
+    pin = {"tags": ["leveller-pin"]}
+    cloud = snapshot([small("a"), small("b"), small("c")],
+                     [vm("a1", "a", 7168), vm("b1", "b", 9216, **pin), vm("c1", "c", 2048, **pin)])
+    plan = consolidate(cloud)
+    pool = plan["bound"]["by_pool"][0]
+    # a's 7 GiB fit neither on b (above the ceiling) nor on c (6 GiB left): all three stay.
+    assert pool["cannot_be_emptied"] == 3 and pool["cannot_receive"] == 3
+    assert pool["hosts_needed_at_least"] == 3 and pool["binding"] == "cannot_be_emptied"
+    assert plan["moves"] == []
+
+
+def test_bound_per_resource_disk():
+    # RAM would fit on one host; disk (30 GB instances, 80 GB under the ceiling) needs three.
+    cloud = snapshot([small(n) for n in "abcd"],
+                     [instance("%s%d" % (n, k), n, vcpus=1, memory_mb=1024, disk_gb=30) for n in "abc" for k in (1, 2)]
+                     + [instance("d1", "d", vcpus=1, memory_mb=1024, disk_gb=10)])
+    plan = consolidate(cloud)
+    pool = plan["bound"]["by_pool"][0]
+    assert pool["hosts_needed_at_least"] == 3 and pool["binding"] == "disk_gb"
+    assert plan["freed_hosts"] == ["d"] and pool["gap"] == 0
+
+
+def test_bound_ignores_allocations_no_instance_explains():
+    # a's allocation (7 GiB) is mostly not instances of the snapshot: emptying a moves 1 GiB.
+    # Keeping b alone (7 GiB left) takes a's and c's instances: one host is not ruled out.
+    hosts = [small("a", used={"vcpus": 1, "memory_mb": 7168, "disk_gb": 1}), small("b"), small("c")]
+    cloud = snapshot(hosts, [vm("a1", "a", 1024), vm("b1", "b", 1024), vm("c1", "c", 1024)])
+    plan = consolidate(cloud)
+    assert plan["bound"]["hosts_needed_at_least"] == 1
+    assert plan["bound"]["hosts_used_after"] >= 1 and check(cloud, plan)["violations"] == 0
+
+
+def test_bound_affinity_members_sharing_a_host_stay():
+    pair = group("g", "affinity", ["a1", "a2"])
+    cloud = snapshot([small("a"), small("b")],
+                     [vm("a1", "a", 1024, groups=[pair]), vm("a2", "a", 1024, groups=[pair]), vm("b1", "b", 1024)])
+    plan = consolidate(cloud)
+    pool = plan["bound"]["by_pool"][0]
+    assert pool["cannot_be_emptied"] == 1 and pool["hosts_needed_at_least"] == 1
+    assert plan["freed_hosts"] == ["b"]
+
+
+def test_emptying_order_frees_the_most_hosts():
+    # Fewest instances first tries x (nothing takes its 6 GiB), then a onto b (the used host
+    # tried last), so b received and stays: one host freed. Smallest hosts first sends a and b
+    # onto x: two freed, the bound. The plan keeps the better order, with a budget or without.
+    big = host("x", vcpus=8, memory_mb=40960, disk_gb=400)
+    cloud = snapshot([big, small("a"), small("b")],
+                     [vm("x1", "x", 6144), vm("a1", "a", 2048), vm("a2", "a", 2048), vm("b1", "b", 2048),
+                      vm("b2", "b", 2048)])
+    plan = consolidate(cloud)
+    assert plan["freed_hosts"] == ["a", "b"] and plan["bound"]["gap"] == 0
+    assert check(cloud, plan)["violations"] == 0
+    assert consolidate(cloud, max_moves=0)["freed_hosts"] == ["a", "b"]
+    assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
+
+
 def test_budgets_and_max_hosts():
     cloud = snapshot([small(n) for n in "abcd"], [vm("i" + n, n, 2048) for n in "abcd"])
     assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
