@@ -11,9 +11,13 @@ identical hardware, every load measured), so the mean CPU load is the same whate
 placement and the target is well defined. The CP-SAT model places every movable instance of an
 active host on any active host with: capacity (vCPU, RAM, disk with allocation ratios and reserved
 amounts), anti-affinity limits, affinity members fixed, every active host's CPU load <= 1.2 x
-mean; it minimises the number of instances off their host. Soft policies and wave order are not
-modelled, so the model is a relaxation of what the planner must keep: its optimum (or CP-SAT's
-proven bound, if the time limit stops it) is a lower bound on any valid plan.
+mean; it minimises the number of instances off their host. Soft policies are modelled as what
+the planner's "never worse" rule implies for the end state: a soft-affinity group never spans more
+hosts than before, and members sharing a host cannot move (the first to leave would spread the
+group); a soft-anti-affinity group never has more members beyond the first on a host, summed over
+hosts, than before. Wave order is not modelled, so the model is a relaxation of what the planner
+must keep: its optimum (or CP-SAT's proven bound, if the time limit stops it) is a lower bound on
+any valid plan.
 
 The planner side is strategy overload on CPU alone (weight_memory 0, no budget) with the target
 as its threshold, and for comparison strategy balance on CPU alone (no thresholds, no budget).
@@ -100,7 +104,22 @@ def _active(host):
     return host.get("enabled", True) and host.get("up", True) and not host.get("forced_down")
 
 
-def _movable(inst, taken_at, cooldown=3600):
+def soft_stuck(data):
+    """Ids of soft-affinity members that share their host with another member: the planner
+    never moves them (the first to leave would spread the group over one more host)."""
+    count = {}
+    for inst in data["instances"]:
+        for group in inst.get("server_groups") or []:
+            if group["policy"] == "soft-affinity":
+                key = (group["id"], inst["host"])
+                count[key] = count.get(key, 0) + 1
+    return set(inst["id"] for inst in data["instances"] for group in inst.get("server_groups") or []
+               if group["policy"] == "soft-affinity" and count[(group["id"], inst["host"])] > 1)
+
+
+def _movable(inst, taken_at, cooldown=3600, stuck=()):
+    if inst["id"] in stuck:
+        return False
     meta = inst.get("metadata") or {}
     if str(meta.get("leveller:pin", "")).lower() in ("true", "yes", "1") or "leveller-pin" in (inst.get("tags") or []):
         return False
@@ -135,10 +154,11 @@ def counting_bound(data):
     limit, active = limit_of(data)
     on_host = dict((name, []) for name in active)
     load = dict((name, 0) for name in active)
+    stuck = soft_stuck(data)
     for inst in data["instances"]:
         if inst["host"] in load:
             load[inst["host"]] += cpu_of(inst)
-            if _movable(inst, data["taken_at"]):
+            if _movable(inst, data["taken_at"], stuck=stuck):
                 on_host[inst["host"]].append(cpu_of(inst))
     total = 0
     for name in active:
@@ -169,10 +189,11 @@ def optimum(data, seconds, hint=None):
     fixed_use = dict((name, [0, 0, 0]) for name in active)
     choices = {}
     keys = ("vcpus", "memory_mb", "disk_gb")
+    stuck = soft_stuck(data)
     for inst in data["instances"]:
         if inst["host"] not in index:
             continue
-        if _movable(inst, data["taken_at"]):
+        if _movable(inst, data["taken_at"], stuck=stuck):
             choices[inst["id"]] = [model.NewBoolVar("x%s_%d" % (inst["id"][-6:], h)) for h in range(len(active))]
             model.AddExactlyOne(choices[inst["id"]])
         else:
@@ -201,6 +222,7 @@ def optimum(data, seconds, hint=None):
             moving = [choices[i["id"]][h] for i in members if i["id"] in choices]
             if moving:
                 model.Add(fixed + sum(moving) <= max(cap, fixed))
+    soft_groups(model, data, index, choices)
     moved = sum(1 - choices[i["id"]][index[i["host"]]] for i in movable)
     floor = counting_bound(data)
     if floor:
@@ -227,6 +249,49 @@ def optimum(data, seconds, hint=None):
         return {"status": name, "moves": None, "bound": None, "seconds": round(elapsed, 2)}
     # The time limit stopped CP-SAT before a first solution: the counting bound still holds.
     return {"status": name, "moves": None, "bound": floor, "seconds": round(elapsed, 2)}
+
+
+def soft_groups(model, data, index, choices):
+    """What the planner's "never worse" rule for soft policies implies for the end state."""
+    groups = {}
+    for inst in data["instances"]:
+        for group in inst.get("server_groups") or []:
+            if group["policy"] in ("soft-affinity", "soft-anti-affinity"):
+                groups.setdefault(group["id"], (group, []))[1].append(inst)
+    for gid in sorted(groups):
+        group, members = groups[gid]
+        before = {}
+        fixed = {}
+        for inst in members:
+            before[inst["host"]] = before.get(inst["host"], 0) + 1
+            if inst["id"] not in choices:
+                fixed[inst["host"]] = fixed.get(inst["host"], 0) + 1
+        moving = [i for i in members if i["id"] in choices]
+        if not moving:
+            continue
+        # Hosts outside the model (inactive) keep their members.
+        outside = dict((name, n) for name, n in fixed.items() if name not in index)
+        if group["policy"] == "soft-affinity":
+            used = []
+            for name, h in sorted(index.items()):
+                here = [choices[i["id"]][h] for i in moving]
+                if fixed.get(name):
+                    used.append(1)
+                    continue
+                flag = model.NewBoolVar("span_%s_%d" % (gid[-6:], h))
+                for var in here:
+                    model.AddImplication(var, flag)
+                used.append(flag)
+            model.Add(sum(used) + len(outside) <= len(before))
+        else:
+            extra = []
+            for name, h in sorted(index.items()):
+                count = fixed.get(name, 0) + sum(choices[i["id"]][h] for i in moving)
+                over = model.NewIntVar(0, len(members), "crowd_%s_%d" % (gid[-6:], h))
+                model.Add(over >= count - 1)
+                extra.append(over)
+            model.Add(sum(extra) + sum(n - 1 for n in outside.values())
+                      <= sum(n - 1 for n in before.values()))
 
 
 def greedy_prefix(data, plan):

@@ -35,9 +35,11 @@ PARAMS.update({
     "threshold": (0.85, lambda n, v: _check_number(n, v, 0, exclusive=True)),
 })
 CANDIDATES = (8, 64)
-# Make room: hosts tried as the landing place, and instances tried as the one to move off it.
+# Make room: hosts tried as the landing place, instances tried as the one to move off it, and
+# the most instances moved off one host to make room for one.
 ROOM_HOSTS = 16
 ROOM_INSTANCES = 12
+ROOM_MOST = 3
 
 
 def _pressure(host, use_cpu, use_mem):
@@ -135,57 +137,93 @@ class _Run(object):
         return None
 
     def fits_without(self, inst, dest, leaving):
-        """Whether inst would fit on dest (every rule, and the threshold) once leaving has gone."""
-        if self.pressure_after(dest, leaving=leaving, arriving=inst) > self.threshold:
+        """Whether inst would fit on dest (every rule, and the threshold) once the instances in
+        leaving have gone."""
+        loads = []
+        for metric, used in ((0, self.use_cpu), (1, self.use_mem)):
+            value = dest.abs[metric] + inst.contribution(dest, metric)
+            for other in leaving:
+                value -= other.contribution(dest, metric)
+            loads.append(value / dest.denom[metric] if used else 0.0)
+        if max(loads) > self.threshold:
             return False
-        # Take leaving's resources and group slots off dest for the check, then put them back:
+        # Take their resources and group slots off dest for the check, then put them back:
         # integer-valued floats and ints, so the state comes back exactly.
         used = dest.used
-        for index in (0, 1, 2):
-            used[index] -= leaving.flavor[index]
-        for group in leaving.groups:
-            group.counts[dest.name] -= 1
+        for other in leaving:
+            for index in (0, 1, 2):
+                used[index] -= other.flavor[index]
+            for group in other.groups:
+                group.counts[dest.name] -= 1
         try:
             return self.placement.fits(inst, dest) is None
         finally:
-            for index in (0, 1, 2):
-                used[index] += leaving.flavor[index]
-            for group in leaving.groups:
-                group.counts[dest.name] += 1
+            for other in leaving:
+                for index in (0, 1, 2):
+                    used[index] += other.flavor[index]
+                for group in other.groups:
+                    group.counts[dest.name] += 1
 
-    def make_room(self, inst, avoid):
-        """(host, instance to move off it, where it goes) so that inst fits on host, or None.
+    def make_room(self, inst, most):
+        """(host, [(instance, where it goes), ...]): at most ``most`` instances to move off host
+        so that inst fits there, or None.
 
-        Hosts are tried by lowest pressure; on each, the instance moved off is the one with the
-        least load that frees what inst lacks and itself has somewhere to go.
+        Hosts are tried by lowest pressure. One instance is preferred: the least busy one that
+        frees what inst lacks (RAM, vCPUs, disk, a server-group slot or load) and has somewhere
+        to go. Else the busiest instances of a host, until inst fits, each to a different host.
         """
         source = inst.host
-        pool = self.pools[source.pool]
-        tried = 0
-        for dest in pool.first(ROOM_HOSTS * 4):
-            if tried >= ROOM_HOSTS:
-                break
-            if dest is source or dest.name in avoid:
+        hosts = []
+        for dest in self.pools[source.pool].first(ROOM_HOSTS * 4):
+            if dest is source:
                 continue
-            if self.pressure_after(dest, arriving=inst) > self.threshold + self.share(inst, source):
-                continue  # even the busiest instance leaving would not make the load fit
-            tried += 1
             blockers = []
             for key in sorted(dest.instances):
                 other = dest.instances[key]
                 if self.placement.movable(other) is None:
                     blockers.append((self.share(other, dest), other.id, other))
-            blockers.sort(key=lambda r: (r[0], r[1]))
+            if blockers:
+                blockers.sort(key=lambda r: (r[0], r[1]))
+                hosts.append((dest, blockers))
+                if len(hosts) >= ROOM_HOSTS:
+                    break
+        for dest, blockers in hosts:
+            # No metric drops by more than an instance's share when it leaves.
+            if self.pressure_after(dest, arriving=inst) - blockers[-1][0] > self.threshold:
+                continue
             checked = 0
             for _share, _ident, other in blockers:
                 if checked >= ROOM_INSTANCES:
                     break
-                if not self.fits_without(inst, dest, other):
+                if not self.fits_without(inst, dest, [other]):
                     continue
                 checked += 1
-                landing = self.destination(other, avoid=avoid)
+                landing = self.destination(other)
                 if landing is not None:
-                    return dest, other, landing
+                    return dest, [(other, landing)]
+        if most < 2:
+            return None
+        for dest, blockers in hosts:
+            leaving = []
+            for _share, _ident, other in reversed(blockers):
+                leaving.append(other)
+                if len(leaving) >= 2 and self.fits_without(inst, dest, leaving):
+                    break
+                if len(leaving) >= most:
+                    leaving = None
+                    break
+            if not leaving or len(leaving) < 2:
+                continue
+            landings = []
+            taken = set()
+            for other in leaving:
+                landing = self.destination(other, avoid=taken)
+                if landing is None:
+                    break
+                taken.add(landing.name)
+                landings.append((other, landing))
+            if len(landings) == len(leaving):
+                return dest, landings
         return None
 
     # ------------------------------------------------------------ moves
@@ -226,12 +264,16 @@ class _Run(object):
             for inst in self.choose(source):
                 wanted.append((-self.share(inst, source), inst.id, inst))
         wanted.sort(key=lambda r: (r[0], r[1]))
+        # A host whose chosen instances have not all gone receives nothing in this step.
         pending = dict((s.name, 0) for s in sources)
         for _share, _ident, inst in wanted:
             pending[inst.host.name] += 1
+        busy = set(name for name, count in pending.items() if count)
         for _share, _ident, inst in wanted:
             source = inst.host
             pending[source.name] -= 1
+            if not pending[source.name]:
+                busy.discard(source.name)
             if self.stop or not self.over(source):
                 continue
             stop = self.budget_left(1, inst.flavor[1] / 1024.0)
@@ -239,10 +281,12 @@ class _Run(object):
                 if stop.startswith("budget spent: max_moves"):
                     self.stop = stop
                 continue
-            busy = [name for name, count in pending.items() if count > 0]
-            dest = self.destination(inst, avoid=set(busy))
+            dest = self.destination(inst, avoid=busy)
             if dest is not None:
                 self.apply(inst, dest, "overload")
+            else:
+                # Now, before smaller instances fill the hosts where room could be made.
+                self._make_room_for(source, inst, ())
 
     def relieve(self, source):
         """Step 3: one instance at a time until source is at or below the threshold."""
@@ -269,7 +313,7 @@ class _Run(object):
                     given_up.add(inst.id)
             best = order[0]
             if direct is not best:
-                if self._room_pays(source, best, given_up) and self._make_room_for(best):
+                if self._make_room_for(source, best, given_up):
                     continue
                 given_up.add(best.id)
             if direct is None:
@@ -293,27 +337,37 @@ class _Run(object):
         m = mem / source.denom[1] if self.use_mem else 0.0
         return (c if c > m else m) > self.threshold
 
-    def _room_pays(self, source, best, given_up):
-        """Whether making room for best (two moves) beats relieving source without it."""
+    def _make_room_for(self, source, best, given_up):
+        """Make room for best when that takes fewer moves than relieving source without it.
+
+        Returns whether any move was made."""
         others = [inst for inst in self.candidates(source) if inst is not best and inst.id not in given_up]
         with_best = self._count(source, best, others)
-        without = self._count(source, None, others)
         if with_best is None:
             return False
-        return without is None or with_best + 1 < without
-
-    def _make_room_for(self, inst):
-        gib = inst.flavor[1] / 1024.0
-        found = self.make_room(inst, avoid=())
+        without = self._count(source, None, others)
+        most = ROOM_MOST if without is None else min(ROOM_MOST, without - with_best - 1)
+        if most < 1:
+            return False
+        found = self.make_room(best, most)
         if found is None:
             return False
-        dest, other, landing = found
-        if self.budget_left(2, gib + other.flavor[1] / 1024.0):
+        dest, evictions = found
+        gib = best.flavor[1] / 1024.0 + sum(other.flavor[1] for other, _landing in evictions) / 1024.0
+        if self.budget_left(len(evictions) + 1, gib):
             return False
-        source = inst.host
-        self.apply(other, landing, "overload: make room on %s for %s from %s" % (dest.name, inst.name, source.name))
-        self.apply(inst, dest, "overload")
-        return True
+        made = False
+        for other, landing in evictions:
+            # Moving the earlier ones may change what a later one may do (soft policies).
+            if self.pressure_after(landing, arriving=other) > self.threshold or self.placement.fits(other, landing):
+                landing = self.destination(other)
+                if landing is None:
+                    return made
+            self.apply(other, landing, "overload: make room on %s for %s from %s" % (dest.name, best.name, source.name))
+            made = True
+        if self.fits_without(best, dest, []):
+            self.apply(best, dest, "overload")
+        return made
 
 
 def plan(snapshot, params=None):
