@@ -126,6 +126,22 @@ def test_no_room_is_made_where_the_instance_still_may_not_go():
     assert plan["bound"]["overloaded_after"] == 1
 
 
+def test_make_room_by_moving_two_instances_off_one_host():
+    """No host has the CPU room for "big"; b has it once both its instances leave, each to its
+    own host. Three moves, where a's small instances could not relieve it at all."""
+    hosts = [host("a", cpu=0.9), host("b", cpu=0.25), host("c", cpu=0.3), host("d", cpu=0.3)]
+    insts = [instance("big", "a", vcpus=16, cpu=1.0)]
+    insts += [instance("small%d" % n, "a", vcpus=1, cpu=1.0) for n in range(10)]
+    insts += [instance("y1", "b", vcpus=4, cpu=1.0), instance("y2", "b", vcpus=4, cpu=1.0)]
+    plan = overload(snapshot(hosts, insts))
+    assert moved(plan) == [("y2", "b", "c"), ("y1", "b", "d"), ("big", "a", "b")]
+    assert all(m["reason"].startswith("overload: make room on b for vm-big") for m in plan["moves"][:2])
+    assert cpu_after(plan) == {"a": 0.4, "b": 0.5, "c": 0.425, "d": 0.425}
+    # With a budget of two moves there is no room to make: the two would be wasted.
+    tight = overload(snapshot(hosts, insts), max_moves=2)
+    assert not [m for m in tight["moves"] if m["instance"] in ("y1", "y2")]
+
+
 def test_pinned_filler_is_never_moved_to_make_room():
     plan = overload(room_cloud(filler_extra={"tags": ["leveller-pin"]}))
     assert "filler" not in [m[0] for m in moved(plan)]
