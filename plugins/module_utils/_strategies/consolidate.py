@@ -3,14 +3,17 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Strategy ``consolidate``: empty whole hosts by packing their instances onto other used hosts.
 
-Hosts are tried fewest instances first, then least used (the larger of their vCPU and RAM
-allocation fractions), then by name. A host is planned empty only if every one of its instances
-fits elsewhere (all-or-nothing per host); otherwise its tentative moves are undone and the
-reason is listed. Instances in server groups go first, then the largest; members of a
-soft-affinity group on the host move together. Each goes to the best fit among the hosts that
-stay used anyway (they cannot be emptied, or already received): the one of its pool (same AZ
-and aggregates) with the least RAM left under the ceiling that still takes it within every
-rule; only if none does, to the used host that the emptying order would try last. The ceiling
+Hosts are tried in one of three orders (ORDERS): fewest instances first, then least used (the
+larger of their vCPU and RAM allocation fractions); or smallest first (the RAM they hold or may
+hold under the ceiling), best fit by RAM or by disk. Each pool keeps the order that frees the
+most hosts (with a budget, which pools share, the whole plan does); each try starts from the
+same state. A host is planned empty only if every one of its instances fits elsewhere
+(all-or-nothing per host); otherwise its tentative moves are undone and the reason is listed.
+Instances in server groups go first, then the largest; members of a soft-affinity group on the
+host move together. Each goes to the best fit among the hosts that stay used anyway (they cannot
+be emptied, or already received): the one of its pool (same AZ and aggregates) with the least
+RAM (or disk) left under the ceiling that still takes it within every rule; only if none does,
+to the used host that the emptying order would try last. The ceiling
 ``max_load_after`` (default 0.8) caps, on every host that receives, the vCPU, RAM and disk
 allocations (a fraction of what Placement lets the host schedule) and the measured CPU and
 memory load (a fraction of physical capacity, where measured).
@@ -78,14 +81,15 @@ class ConsolidatePlan(Plan):
 
 
 class _Receivers(object):
-    """The used hosts of one pool that may receive, ordered by RAM left under the ceiling.
+    """The used hosts of one pool that may receive, ordered by room left under the ceiling (RAM or disk).
 
     ``room`` sums, per resource, what all of them can still take under the ceiling, so a host
     whose instances need more than that is rejected without trying.
     """
 
-    def __init__(self, hosts, ceiling):
+    def __init__(self, hosts, ceiling, resource=1):
         self.ceiling = ceiling
+        self.resource = resource
         self.order = []
         self.keys = {}
         self.by_name = {}
@@ -98,7 +102,7 @@ class _Receivers(object):
 
     def add(self, host):
         left = self._left(host)
-        key = (left[1], host.name)
+        key = (left[self.resource], host.name)
         bisect.insort(self.order, key)
         self.keys[host.name] = (key, left)
         self.by_name[host.name] = host
@@ -150,9 +154,9 @@ def _under_ceiling(inst, host, ceiling):
 
 
 def _best_fit(placement, inst, pool, ceiling):
-    """The receiver with the least RAM left under the ceiling that takes inst, or (None, why)."""
+    """The receiver with the least room left (RAM or disk) under the ceiling that takes inst, or (None, why)."""
     order = pool.order
-    start = bisect.bisect_left(order, (inst.flavor[1] - EPSILON, ""))
+    start = bisect.bisect_left(order, (inst.flavor[pool.resource] - EPSILON, ""))
     why = None
     for index in range(start, len(order)):
         host = pool.by_name[order[index][1]]
@@ -172,7 +176,7 @@ def _latest_fit(placement, inst, pool, ceiling, rank):
     """The receiver that takes inst and comes last in the emptying order, or (None, why)."""
     best = None
     why = None
-    start = bisect.bisect_left(pool.order, (inst.flavor[1] - EPSILON, ""))
+    start = bisect.bisect_left(pool.order, (inst.flavor[pool.resource] - EPSILON, ""))
     for entry in pool.order[start:]:
         host = pool.by_name[entry[1]]
         if best is not None and rank[host.name] < rank[best.name]:
@@ -196,10 +200,11 @@ class _Pool(object):
     spare host has to take an instance, it is the one the emptying order would try last.
     """
 
-    def __init__(self, hosts, fixed, ceiling, rank):
+    def __init__(self, hosts, fixed, ceiling, rank, resource=1):
         self.rank = rank
-        self.keep = _Receivers([h for h in hosts if fixed[h.name] is not None], ceiling)
-        self.spare = _Receivers([h for h in hosts if fixed[h.name] is None], ceiling)
+        self.resource = resource
+        self.keep = _Receivers([h for h in hosts if fixed[h.name] is not None], ceiling, resource)
+        self.spare = _Receivers([h for h in hosts if fixed[h.name] is None], ceiling, resource)
 
     def room(self, index):
         return self.keep.room[index] + self.spare.room[index]
@@ -256,16 +261,19 @@ def plan(snapshot, params=None):
     return result
 
 
-# The orders in which hosts are tried for emptying. Each pool keeps the one that frees the most
+# The orders in which hosts are tried for emptying, and the resource whose room left decides the
+# best fit (0 vCPU, 1 RAM, 2 disk). Each pool keeps the one that frees the most
 # hosts (then copies the fewest GiB, then comes first here); with a budget (max_moves, max_gib,
 # max_hosts), which every pool shares, the whole plan does.
 ORDERS = (
     # The issue's order: fewest instances, then least used.
-    ("fewest instances", lambda h, ceiling: (len(h.instances), _fraction(h), h.name)),
+    ("fewest instances", lambda h, ceiling: (len(h.instances), _fraction(h), h.name), 1),
     # Smallest hosts first (RAM they hold, or may hold under the ceiling): the bound's order,
     # where emptying a host costs what it holds plus the room it takes away.
-    ("smallest", lambda h, ceiling: (max(h.used[1], ceiling * h.cap[1]), _fraction(h), h.name)),
-    ("smallest capacity", lambda h, ceiling: (h.cap[1], len(h.instances), _fraction(h), h.name)),
+    ("smallest", lambda h, ceiling: (max(h.used[1], ceiling * h.cap[1]), _fraction(h), h.name), 1),
+    # The same, each instance to the receiver with the least disk (not RAM) left that takes
+    # it: where disk binds, RAM best fit strands disk room.
+    ("smallest, disk best fit", lambda h, ceiling: (max(h.used[1], ceiling * h.cap[1]), _fraction(h), h.name), 2),
 )
 
 
@@ -283,7 +291,7 @@ class _Run(object):
         self.gib = 0.0
         self.stop = None
 
-    def empty_hosts(self, hosts, order):
+    def empty_hosts(self, hosts, order, resource=1):
         """Try to empty hosts in the given order (ORDERS), keeping every rule and the budget."""
         params, fixed, ceiling = self.params, self.fixed, self.ceiling
         wc, wm = params["weight_cpu"], params["weight_memory"]
@@ -292,7 +300,7 @@ class _Run(object):
         members = {}
         for host in hosts:
             members.setdefault(host.pool, []).append(host)
-        pools = dict((key, _Pool(part, fixed, ceiling, rank)) for key, part in members.items())
+        pools = dict((key, _Pool(part, fixed, ceiling, rank, resource)) for key, part in members.items())
         received = set()
         for host in candidates:
             reason = fixed[host.name]
@@ -329,9 +337,9 @@ class _Run(object):
         saved = [(h, list(h.used), list(h.abs)) for h in hosts]
         best = None
         last = len(ORDERS) - 1
-        for number, (_label, order) in enumerate(ORDERS):
+        for number, (_label, order, resource) in enumerate(ORDERS):
             trial = _Run(placement, self.params, self.fixed, self.ceiling)
-            trial.empty_hosts(hosts, order)
+            trial.empty_hosts(hosts, order, resource)
             score = (len(trial.freed), -trial.gib, -number)
             if best is None or score > best[0]:
                 best = (score, number, trial)
@@ -346,7 +354,7 @@ class _Run(object):
                 host.abs[:] = load
         if best[1] != last:
             trial = _Run(placement, self.params, self.fixed, self.ceiling)
-            trial.empty_hosts(hosts, ORDERS[best[1]][1])
+            trial.empty_hosts(hosts, ORDERS[best[1]][1], ORDERS[best[1]][2])
         else:
             trial = best[2]
         self.moves.extend(trial.moves)
@@ -380,8 +388,8 @@ def _unit_under_ceiling(unit, host, ceiling):
 
 def _unit_fit(placement, group, unit, pool, ceiling):
     """Move the unit (soft-affinity members) together to the best fit; (host, tier) or (None, None)."""
-    need = math.fsum(i.flavor[1] for i in unit)
     for tier in (pool.keep, pool.spare):
+        need = math.fsum(i.flavor[tier.resource] for i in unit)
         order = tier.order
         start = bisect.bisect_left(order, (need - EPSILON, ""))
         for entry in list(order[start:]):
@@ -401,8 +409,9 @@ def _empty(placement, host, pool, ceiling, wc, wm):
     Instances in server groups go first (they have the fewest places to go), then the largest.
     Members of a soft-affinity group move together, as in a drain.
     """
+    first = pool.resource
     insts = sorted(host.instances.values(),
-                   key=lambda i: (not i.groups, -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
+                   key=lambda i: (not i.groups, -i.flavor[first], -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
     need = [math.fsum(i.flavor[r] for i in insts) for r in (0, 1, 2)]
     for index in (0, 1, 2):
         if need[index] > pool.room(index) + EPSILON:
@@ -494,6 +503,30 @@ def _takes(spare, demand):
         if demand[index] > spare[index] + EPSILON:
             return False
     return True
+
+
+def _usable(room, demands):
+    """Room per resource that the instances able to come (demands) can actually fill.
+
+    An allocation r arrives with at least r / s of allocation or load s for some flavor that
+    fits, at most the largest such ratio, so the room in r is at most the room in s times it.
+    """
+    result = list(room)
+    for r in (0, 1, 2):
+        for s in range(5):
+            if s == r or room[s] < 0:
+                continue
+            ratio = 0.0
+            for demand in demands:
+                if demand[r] <= 0:
+                    continue
+                if demand[s] <= 0:
+                    ratio = None
+                    break
+                ratio = max(ratio, demand[r] / demand[s])
+            if ratio is not None:
+                result[r] = min(result[r], room[s] * ratio)
+    return result
 
 
 def _step(sizes):
@@ -607,6 +640,7 @@ def _needed(members, fixed, ceiling):
             for flavor in fitting:
                 if len(takers[flavor]) < 2:
                     takers[flavor].append(host.name)
+            room = _usable(room, [kinds[flavor] for flavor in fitting])
             spare[host.name] = [max(0.0, _round_down(value, steps[r])) for r, value in enumerate(room)]
         stay, others = [], []
         for host in hosts:
