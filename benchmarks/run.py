@@ -140,7 +140,7 @@ def main(argv=None):
         print(consolidate_drain.targets(extra))
     print("plan s = wall clock, cpu s = process CPU time (the machine may be shared);"
           " violations counted by benchmarks/check.py")
-    watcher = {"skipped": None, "rows": [], "params_ours": compare.OURS}
+    watcher = {"skipped": None, "rows": [], "params_ours": dict(compare.OURS_ROWS)}
     python = compare.venv_python()
     if args.no_watcher:
         watcher["skipped"] = "--no-watcher"
@@ -157,13 +157,16 @@ def main(argv=None):
         watcher["table"] = compare.table(watcher["rows"])
         watcher["targets_text"], watcher["targets"] = compare.targets(watcher["rows"])
         print()
-        print("Side by side with OpenStack Watcher %s (seed %d; ours: balance %s)" % (
-            next((r["watcher_version"] for r in watcher["rows"] if r.get("watcher_version")), "?"),
-            args.seed, json.dumps(compare.OURS, sort_keys=True)))
+        print("Side by side with OpenStack Watcher %s (seed %d; Watcher strategies with their defaults)" % (
+            next((r["watcher_version"] for r in watcher["rows"] if r.get("watcher_version")), "?"), args.seed))
+        for name, params in compare.OURS_ROWS:
+            print("  leveller %s = balance with %s" % (name, json.dumps(params, sort_keys=True)))
         print(watcher["table"])
         print(watcher["targets_text"])
-        print("CPU stddev over enabled, up hosts from one load model (benchmarks/watcher/loads.py) for both"
-              " tools; violations by benchmarks/check.py; load average %s" % (compare._loadavg(),))
+        print("CPU stddev over the enabled, up hosts with a measured CPU load, from one load model"
+              " (benchmarks/watcher/loads.py) for both tools; violations by benchmarks/check.py (Watcher's"
+              " moves one per wave, no cooldown); plan s = wall, cpu s = process CPU; load average %s"
+              % (compare._loadavg(),))
     try:
         load = os.getloadavg()
     except (AttributeError, OSError):

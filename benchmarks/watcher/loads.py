@@ -116,16 +116,22 @@ def _stddev(values):
 
 
 def cpu_stddev(snapshot, moves=None, state=None):
-    """CPU standard deviation over the enabled, up hosts: {"before", "after", "hosts"}.
+    """CPU standard deviation before and after the moves: {"before", "after", "hosts", ...}.
 
-    The one figure both tools are judged by in the Watcher comparison.
+    The one figure both tools are judged by in the Watcher comparison. It counts the enabled, up
+    hosts whose CPU load is measured: a host without a measurement has no known load to level
+    (both tools still see an estimate for it; "all_before"/"all_after" count those too, with
+    the estimate).
     """
     state = state or model(snapshot)
-    names = sorted(name for name, host in state["hosts"].items() if host["active"])
+    active = sorted(name for name, host in state["hosts"].items() if host["active"])
+    measured = [name for name in active if state["hosts"][name]["measured"][0] is not None]
     before = host_loads(state)
     after = host_loads(state, moves)
-    return {"before": _stddev([before[n][0] for n in names]),
-            "after": _stddev([after[n][0] for n in names]), "hosts": len(names)}
+    return {"before": _stddev([before[n][0] for n in measured]),
+            "after": _stddev([after[n][0] for n in measured]), "hosts": len(measured),
+            "all_before": _stddev([before[n][0] for n in active]),
+            "all_after": _stddev([after[n][0] for n in active]), "all_hosts": len(active)}
 
 
 def pool_floor(snapshot, state=None, az_only=False):

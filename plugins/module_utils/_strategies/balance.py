@@ -32,6 +32,9 @@ PARAMS.update({
     "min_diff": (0.2, lambda n, v: _check_number(n, v, 0)),
     "min_gain": (0.005, lambda n, v: _check_number(n, v, 0)),
     "move_cost_gib": (4.0, lambda n, v: _check_number(n, v, 0)),
+    # 0 = off. A move must also cut the spread by this much per GiB it copies (move_cost_gib
+    # included), so levelling stops where its gain per GiB collapses, in every pool alike.
+    "min_gain_per_gib": (0.0, lambda n, v: _check_number(n, v, 0)),
 })
 
 # How many of a pool's least-loaded hosts a step considers first, and then if none of them fits.
@@ -70,6 +73,7 @@ def _level(placement, params):
     wc, wm = params["weight_cpu"], params["weight_memory"]
     min_load, min_diff, min_gain = params["min_load"], params["min_diff"], params["min_gain"]
     max_moves, max_gib, move_cost = params["max_moves"], params["max_gib"], params["move_cost_gib"]
+    per_gib = params["min_gain_per_gib"]
     active = [h for h in placement.host_list if h.active]
     if not active:
         return [], [], "no moves: no active host in scope"
@@ -119,7 +123,7 @@ def _level(placement, params):
             continue
         best, blocked = _best_move(placement, source, scores, receivers[key], total, count, wc, wm,
                                    min_gain, move_cost, max_gib - gib_moved if max_gib else None,
-                                   full[key])
+                                   full[key], per_gib)
         budget_blocked = budget_blocked or blocked
         if best is None:
             stuck.append(source)
@@ -183,7 +187,7 @@ def _full_test(placement, hosts):
 
 
 def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, move_cost, gib_left,
-               full):
+               full, min_rate=0.0):
     """The move off source with the best spread cut per GiB, or None; and whether GiB ran out."""
     s_score = scores[source.name]
     blocked = False
@@ -203,7 +207,8 @@ def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, 
         a = s_cpu * cpu[cpu_mode] + s_mem * mem[mem_mode]
         if a > 0:
             # A flavor with no RAM and no per-move cost would cost nothing: keep the ratio finite.
-            leaving.append((inst, a, max(gib + move_cost, 1e-6), cpu, mem, s_score - a, total - a))
+            cost = max(gib + move_cost, 1e-6)
+            leaving.append((inst, a, cost, cpu, mem, s_score - a, total - a, max(min_gain, min_rate * cost)))
     if not leaving:
         return None, blocked
     tried = set()
@@ -226,12 +231,12 @@ def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, 
             free_disk = dest.cap[2] - dest.used[2] + EPSILON
             before = base + d_score * d_score
             name = dest.name
-            for inst, a, cost, cpu, mem, new_s, partial in leaving:
+            for inst, a, cost, cpu, mem, new_s, partial, least in leaving:
                 new_d = d_score + d_cpu * cpu[d_cpu_mode] + d_mem * mem[d_mem_mode]
                 new_total = partial + new_d - d_score
                 # Change of sum((score - mean)^2) = change of sum(score^2) - change of total^2/n.
                 gain = before - new_s * new_s - new_d * new_d + (new_total * new_total - total * total) / count
-                if gain < min_gain or gain <= 0:
+                if gain < least or gain <= 0:
                     continue
                 gainful = True
                 flavor = inst.flavor

@@ -301,3 +301,49 @@ def test_plan_does_not_depend_on_hash_randomisation(tmp_path):
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         outputs.append(subprocess.check_output([sys.executable, "-c", code, str(path)], env=env))
     assert outputs[0] == outputs[1]
+
+
+def _dense_and_sparse(count=4):
+    """Host a: count small CPU-dense instances (2 GiB) and count RAM-heavy ones (32 GiB) at the
+    same CPU; host b idle. Per GiB copied, the small ones cut the CPU spread far more."""
+    hosts = [host("a", cpu=0.9, memory=0.0, memory_mb=524288), host("b", cpu=0.1, memory=0.0, memory_mb=524288)]
+    insts = [instance("s%d" % n, "a", vcpus=2, memory_mb=2048, cpu=0.9) for n in range(count)]
+    insts += [instance("r%d" % n, "a", vcpus=2, memory_mb=32768, cpu=0.9) for n in range(count)]
+    return snapshot(hosts, insts)
+
+
+def test_min_gain_per_gib_off_by_default():
+    cloud = _dense_and_sparse()
+    base = dict(max_moves=0, weight_memory=0, min_load=0)
+    default = plan_of(cloud, **base)
+    explicit = plan_of(cloud, min_gain_per_gib=0, **base)
+    assert default["params"]["min_gain_per_gib"] == 0
+    assert default["moves"] == explicit["moves"]
+
+
+def test_min_gain_per_gib_skips_the_expensive_tail():
+    cloud = _dense_and_sparse()
+    base = dict(max_moves=0, weight_memory=0, min_load=0, min_diff=0, min_gain=0.0001)
+    free = plan_of(cloud, **base)
+    assert any(m["instance"].startswith("r") for m in free["moves"])
+    thrifty = plan_of(cloud, min_gain_per_gib=0.004, **base)
+    moved = [m["instance"] for m in thrifty["moves"]]
+    # The CPU-dense instances still move; the RAM-heavy ones, which cut less than 0.004 per GiB
+    # (plus move_cost_gib) copied, stay.
+    assert moved and all(name.startswith("s") for name in moved)
+    assert thrifty["summary"]["gib_moved"] < free["summary"]["gib_moved"]
+    for move in thrifty["moves"]:
+        gain = float(move["reason"].rsplit("spread -", 1)[1])
+        assert gain >= 0.004 * (move["memory_mb"] / 1024.0 + 4.0) - 1e-4
+
+
+def test_min_gain_per_gib_is_checked():
+    with pytest.raises(PlanError, match="min_gain_per_gib"):
+        plan_of(two_hosts(), min_gain_per_gib=-1)
+
+
+def test_min_gain_per_gib_plans_are_deterministic():
+    cloud = generate(60, 3)
+    params = dict(max_moves=0, weight_memory=0, min_load=0, min_gain_per_gib=0.002)
+    first = json.dumps(plan_of(cloud, **params), sort_keys=True)
+    assert first == json.dumps(plan_of(json.loads(json.dumps(cloud)), **params), sort_keys=True)
