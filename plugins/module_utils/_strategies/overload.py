@@ -262,19 +262,19 @@ class _Run(object):
         wanted = []
         for source in sources:
             for inst in self.choose(source):
-                wanted.append((-self.share(inst, source), inst.id, inst))
+                wanted.append((-self.share(inst, source), inst.id, inst, source))
         wanted.sort(key=lambda r: (r[0], r[1]))
         # A host whose chosen instances have not all gone receives nothing in this step.
         pending = dict((s.name, 0) for s in sources)
-        for _share, _ident, inst in wanted:
-            pending[inst.host.name] += 1
+        for _share, _ident, _inst, source in wanted:
+            pending[source.name] += 1
         busy = set(name for name, count in pending.items() if count)
-        for _share, _ident, inst in wanted:
-            source = inst.host
+        for _share, _ident, inst, source in wanted:
             pending[source.name] -= 1
             if not pending[source.name]:
                 busy.discard(source.name)
-            if self.stop or not self.over(source):
+            # Making room for another may have moved inst already.
+            if self.stop or not self.over(source) or self.placement.movable(inst) is not None:
                 continue
             stop = self.budget_left(1, inst.flavor[1] / 1024.0)
             if stop:
