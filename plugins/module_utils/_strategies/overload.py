@@ -4,18 +4,21 @@
 """Strategy ``overload``: bring every host below ``threshold`` and leave the rest alone.
 
 A host's pressure is its highest load among the weighted metrics (cpu when weight_cpu > 0,
-memory when weight_memory > 0). Hosts above ``threshold`` are relieved with as few moves as
-the rules allow, in three steps:
+memory when weight_memory > 0). Hosts above ``threshold`` are relieved with few moves (a
+heuristic, measured against the optimum by benchmarks/balance_optimum.py), in three steps:
 
 1. choose, for each host above threshold, its busiest instances until their leaving would bring
    it to the threshold (the fewest instances that can do it);
 2. place the chosen instances of every host together, biggest share first, each on the host of
    the same pool with the most headroom (lowest pressure) that keeps every rule and stays at or
    below the threshold: big instances find their room before small ones have taken it;
-3. for a host still above threshold (an instance found no room), pick again one instance at a
-   time among those left, and when the instance that would help most fits nowhere, make room
-   for it: move one instance off a host where it would fit but for capacity or a server-group
-   slot, if that costs fewer moves than relieving the host with smaller instances.
+3. for a host still above threshold, pick again one instance at a time among those left, the
+   busiest that has somewhere to go.
+
+Making room (in steps 2 and 3): when the instance that would help most fits nowhere, up to
+ROOM_MOST other instances may first be moved off one host (within the rules and the threshold,
+each to its own host) so that it fits there, if that takes fewer moves than relieving its host
+with smaller instances. Their reason says "make room on <host> for <instance>".
 """
 
 from __future__ import absolute_import, division, print_function
