@@ -346,7 +346,7 @@ class _Run(object):
 
         Each order is tried from the same state, which is restored exactly afterwards (the
         usage figures are copied back rather than recomputed, so no rounding creeps in); the
-        best is then planned again, or kept when it was the last one tried.
+        best one's moves are then replayed, or kept when it was the last one tried.
         """
         placement = self.placement
         saved = [(h, list(h.used), list(h.abs)) for h in hosts]
@@ -367,11 +367,11 @@ class _Run(object):
             for host, used, load in saved:
                 host.used[:] = used
                 host.abs[:] = load
+        trial = best[2]
         if best[1] != last:
-            trial = _Run(placement, self.params, self.fixed, self.ceiling)
-            trial.empty_hosts(hosts, ORDERS[best[1]][1], ORDERS[best[1]][2])
-        else:
-            trial = best[2]
+            # Replaying the moves from the restored state gives the state the try ended in.
+            for move in trial.moves:
+                placement.move(placement.instances[move.instance], placement.hosts[move.destination])
         self.moves.extend(trial.moves)
         self.freed.extend(trial.freed)
         self.notes.extend(trial.notes)
