@@ -9,7 +9,9 @@ when no measurement is given). The strategy acts while the busiest active host s
 still has a useful move, looks at the least-loaded hosts of its pool (same AZ and aggregates),
 and picks the move that cuts the spread (sum of squared deviations from the mean score) the most
 per GiB of RAM copied, plus ``move_cost_gib`` per migration. A move must cut it by at least
-``min_gain``.
+``min_gain`` and, when ``min_gain_per_gib`` is set, by at least that much per GiB copied
+(``move_cost_gib`` included): one exchange rate for every pool, so a GiB budget goes where it
+cuts the spread most and the costly tail of small cuts is left alone.
 """
 
 from __future__ import absolute_import, division, print_function
