@@ -31,6 +31,8 @@ import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
     SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
+    LIVE_MIGRATABLE_POWER_STATES, POWER_STATES)
 
 RESULTS = ('moved', 'evacuated', 'failed', 'skipped', 'aborted', 'would move', 'would evacuate')
 KINDS = ('live', 'cold', 'evacuate')
@@ -279,6 +281,10 @@ class Executor(object):
         if server.get('status') not in wanted[move.kind]:
             return self._drift(move, 'instance is %s; a %s move needs %s' % (
                 server.get('status'), move.kind, ' or '.join(wanted[move.kind])), server=server)
+        if move.kind == 'live' and server.get('power_state') not in (None,) + LIVE_MIGRATABLE_POWER_STATES:
+            return self._drift(move, 'instance is ACTIVE but its power state is %s; Nova live-migrates only '
+                               'running or paused instances' % POWER_STATES.get(server['power_state'], server['power_state']),
+                               server=server)
         try:
             services = self._services_now()
         except Exception as exc:

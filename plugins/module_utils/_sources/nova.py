@@ -44,6 +44,8 @@ MIGRATABLE_STATUSES = ('ACTIVE',)
 MOVED_STATUSES = ('completed', 'confirmed', 'finished', 'done')
 POWER_STATES = {0: 'nostate', 1: 'running', 3: 'paused', 4: 'shutdown', 6: 'crashed',
                 7: 'suspended'}
+# Nova live-migrates only these power states (conductor's check; others get HTTP 409).
+LIVE_MIGRATABLE_POWER_STATES = (1, 3)
 
 
 class ApiCounter(object):
@@ -150,7 +152,19 @@ def is_pinned(metadata, tags):
     return None
 
 
-def not_migratable_reason(status, task_state, locked, metadata, tags, host, host_up=True):
+def power_state_reason(power_state):
+    """Why Nova would refuse to live-migrate an instance in this power state, or None.
+
+    ``power_state`` is Nova's number (``OS-EXT-STS:power_state``); None (not shown to this
+    user) is not held against the instance.
+    """
+    if power_state is None or power_state in LIVE_MIGRATABLE_POWER_STATES:
+        return None
+    return 'power state %s (Nova live-migrates only running or paused instances)' % POWER_STATES.get(
+        power_state, power_state)
+
+
+def not_migratable_reason(status, task_state, locked, metadata, tags, host, host_up=True, power_state=None):
     """Why an instance cannot be live-migrated now, or None when it can.
 
     Transient states come first (they explain most refusals and go away by themselves), then
@@ -162,6 +176,8 @@ def not_migratable_reason(status, task_state, locked, metadata, tags, host, host
         return 'task in progress (%s)' % task_state
     if status not in MIGRATABLE_STATUSES:
         return 'not ACTIVE (%s)' % status
+    if power_state_reason(power_state):
+        return power_state_reason(power_state)
     if not host_up:
         return 'host %s is down' % host
     if locked:
@@ -336,7 +352,7 @@ def build_instances(servers, hosts_by_name, groups, last_moved):
         tags = sorted(s.get('tags') or [])
         reason = not_migratable_reason(s.get('status'), s.get('OS-EXT-STS:task_state'),
                                        bool(s.get('locked')), metadata, tags, host,
-                                       hosts_by_name[host]['up'])
+                                       hosts_by_name[host]['up'], s.get('OS-EXT-STS:power_state'))
         out.append({
             'id': s['id'],
             'name': s.get('name'),

@@ -21,6 +21,14 @@ nova-compute processes:
    fails with ``InstanceExists``. Destroy it on the source, as
    ``FakeLiveMigrateDriver.post_live_migration`` does.
 
+A fourth fix makes a restarted nova-compute behave like one on a real
+hypervisor, whose domains outlive the compute service: the fake driver keeps
+its instances in memory only, so after a restart (the fault suite and the
+recover tests kill computes) Nova found none of them, set their power state
+to NOSTATE, and then refused to live-migrate them (HTTP 409 "in power_state
+pending"). ``get_info`` now adopts an instance that the database places on
+this host: running if its vm_state is active or paused, shut down if stopped.
+
 Fault injection for the executor's fault suite, armed per instance through
 the API with the metadata key ``leveller-test:fault``:
 
@@ -48,6 +56,7 @@ import uuid
 
 from oslo_log import log as logging
 
+from nova.compute import power_state
 from nova.virt import fake
 import nova.virt.node
 
@@ -90,6 +99,17 @@ class LevellerFakeDriver(fake.MediumFakeDriver):
 
     def get_nodenames_by_uuid(self, refresh=False):
         return {_node_uuid(n): n for n in self.get_available_nodes()}
+
+    # -- fix 4: domains outlive a restart of nova-compute --------------------
+    def get_info(self, instance, use_cache=True):
+        if (instance.uuid not in self.instances and self._host is not None
+                and instance.host == self._host and not instance.task_state):
+            state = {'active': power_state.RUNNING, 'paused': power_state.PAUSED,
+                     'stopped': power_state.SHUTDOWN}.get(instance.vm_state)
+            if state is not None:
+                LOG.info('adopting instance %s (%s) after a restart', instance.uuid, instance.vm_state)
+                self.instances[instance.uuid] = fake.FakeInstance(instance.name, state, instance.uuid)
+        return super().get_info(instance, use_cache)
 
     # -- fix 3: forget the instance on the source after a live migration ----
     def post_live_migration(self, context, instance, block_device_info,

@@ -167,6 +167,19 @@ def test_shutoff_or_busy_instance_is_not_live_migrated():
     assert 'busy (task_state rebooting)' in moves[1].error
 
 
+def test_active_instance_without_a_running_power_state_is_not_live_migrated():
+    # Nova answers 409 "in power_state pending" for these: the pre-check says why first.
+    clock, nova, ex = make(on_drift='fail', on_failure='continue')
+    nova.add('a', 'c1')
+    nova.servers['a']['power_state'] = 0
+    nova.add('b', 'c1')
+    nova.servers['b']['power_state'] = 3
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c3')])
+    assert moves[0].result == 'failed' and 'power state is nostate' in moves[0].error
+    assert nova.servers['a']['host'] == 'c1'
+    assert moves[1].result == 'moved'
+
+
 def test_no_room_on_destination_is_drift():
     clock, nova, ex = make(free={'c2': {'MEMORY_MB': 256}})
     nova.add('a', 'c1', ram=512)

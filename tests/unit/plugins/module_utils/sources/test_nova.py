@@ -31,10 +31,15 @@ from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.sourc
     (dict(tags=['leveller-pinned']), None),
     (dict(host=None, status='ERROR'), 'no host (ERROR)'),
     (dict(host_up=False), 'host compute1 is down'),
+    (dict(power_state=1), None),
+    (dict(power_state=3), None),
+    (dict(power_state=0), 'power state nostate (Nova live-migrates only running or paused instances)'),
+    (dict(power_state=6), 'power state crashed (Nova live-migrates only running or paused instances)'),
+    (dict(power_state=0, status='SHUTOFF'), 'not ACTIVE (SHUTOFF)'),
 ])
 def test_not_migratable_reason(kwargs, reason):
     args = dict(status='ACTIVE', task_state=None, locked=False, metadata={}, tags=[],
-                host='compute1', host_up=True)
+                host='compute1', host_up=True, power_state=None)
     args.update(kwargs)
     assert nova.not_migratable_reason(**args) == reason
 
