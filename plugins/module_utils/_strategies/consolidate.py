@@ -265,7 +265,7 @@ def _plan(snapshot, params):
         result.skipped.append({"kind": "host", "name": name, "reason": "not emptied: %s" % reason})
     result.freed_hosts = sorted(h.name for h in freed)
     finish(result, placement, moves, params)
-    result.bound = _bound(members, needed, fixed, freed, ceiling)
+    result.bound = _bound(members, needed, freed, ceiling)
     if moves:
         result.reason = "%d moves free %d of %d used hosts (at least %d needed, gap %d)" % (
             len(moves), len(freed), len(used), result.bound["hosts_needed_at_least"], result.bound["gap"])
@@ -672,7 +672,7 @@ def _needed(members, fixed, ceiling):
     return result
 
 
-def _bound(members, needed, fixed, freed, ceiling):
+def _bound(members, needed, freed, ceiling):
     """Hosts used before and after against the fewest that could hold the instances, per pool."""
     freed_names = set(h.name for h in freed)
     pools = []
