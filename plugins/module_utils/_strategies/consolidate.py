@@ -5,9 +5,10 @@
 
 Hosts are tried in one of three orders (ORDERS): fewest instances first, then least used (the
 larger of their vCPU and RAM allocation fractions); or smallest first (the RAM they hold or may
-hold under the ceiling), best fit by RAM or by disk. Each pool keeps the order that frees the
-most hosts (with a budget, which pools share, the whole plan does); each try starts from the
-same state. A host is planned empty only if every one of its instances fits elsewhere
+hold under the ceiling), best fit by RAM or by disk; then the best of them again with one of
+the hosts it could not empty tried first (up to three such tries). Each pool keeps the try that
+frees the most hosts (with a budget, which pools share, the whole plan does); each try starts
+from the same state. A host is planned empty only if every one of its instances fits elsewhere
 (all-or-nothing per host); otherwise its tentative moves are undone and the reason is listed.
 Instances in server groups go first, then the largest; members of a soft-affinity group on the
 host move together. Each goes to the best fit among the hosts that stay used anyway (they cannot
@@ -280,6 +281,8 @@ def _plan(snapshot, params):
 # best fit (0 vCPU, 1 RAM, 2 disk). Each pool keeps the one that frees the most
 # hosts (then copies the fewest GiB, then comes first here); with a budget (max_moves, max_gib,
 # max_hosts), which every pool shares, the whole plan does.
+# Hosts the second pass tries first, one at a time (see _Run.best_of).
+PROMOTE = 3
 ORDERS = (
     # The issue's order: fewest instances, then least used.
     ("fewest instances", lambda h, ceiling: (len(h.instances), _fraction(h), h.name), 1),
@@ -345,37 +348,55 @@ class _Run(object):
         """Empty hosts (one pool, or all under a budget) in the order of ORDERS that frees the most.
 
         Each order is tried from the same state, which is restored exactly afterwards (the
-        usage figures are copied back rather than recomputed, so no rounding creeps in); the
-        best one's moves are then replayed, or kept when it was the last one tried.
+        usage figures are copied back rather than recomputed, so no rounding creeps in). Then a
+        second pass: the best order again, with one of the hosts it could not empty (those
+        holding the least RAM first, up to PROMOTE of them) tried first; emptying one such host
+        sometimes lets more be emptied in all. The best try's moves are then replayed.
         """
         placement = self.placement
         saved = [(h, list(h.used), list(h.abs)) for h in hosts]
+        tries = [(order, resource) for _label, order, resource in ORDERS]
         best = None
-        last = len(ORDERS) - 1
-        for number, (_label, order, resource) in enumerate(ORDERS):
+        number = 0
+        while number < len(tries):
+            order, resource = tries[number]
             trial = _Run(placement, self.params, self.fixed, self.ceiling)
             trial.empty_hosts(hosts, order, resource)
             score = (len(trial.freed), -trial.gib, -number)
             if best is None or score > best[0]:
-                best = (score, number, trial)
-            if number == last and best[1] == last:
-                break
-            for move in reversed(trial.moves):
-                inst = placement.instances[move.instance]
-                placement.move(inst, placement.hosts[move.source])
-                inst.moved = False
-            for host, used, load in saved:
-                host.used[:] = used
-                host.abs[:] = load
-        trial = best[2]
-        if best[1] != last:
-            # Replaying the moves from the restored state gives the state the try ended in.
-            for move in trial.moves:
-                placement.move(placement.instances[move.instance], placement.hosts[move.destination])
+                best = (score, trial, number)
+            self._undo(trial, saved)
+            number += 1
+            if number == len(ORDERS):
+                tries.extend(self._promotions(hosts, best[1], tries[best[2]]))
+        trial = best[1]
+        for move in trial.moves:
+            placement.move(placement.instances[move.instance], placement.hosts[move.destination])
         self.moves.extend(trial.moves)
         self.freed.extend(trial.freed)
         self.notes.extend(trial.notes)
         self.gib += trial.gib
+
+    def _undo(self, trial, saved):
+        placement = self.placement
+        for move in reversed(trial.moves):
+            inst = placement.instances[move.instance]
+            placement.move(inst, placement.hosts[move.source])
+            inst.moved = False
+        for host, used, load in saved:
+            host.used[:] = used
+            host.abs[:] = load
+
+    def _promotions(self, hosts, trial, best):
+        """The second pass's tries: the best order with one host it did not empty put first."""
+        order, resource = best
+        held = dict((h.name, math.fsum(i.flavor[1] for i in h.instances.values())) for h in hosts
+                    if _stuck(h) is None)
+        # Hosts left used for want of room (not pinned, not a receiver, not the budget).
+        failed = sorted((held[name], name) for name, reason in trial.notes if name in held and (
+            " fits on no other used host" in reason or reason.startswith("its instances need")))
+        return [((lambda h, ceiling, first=name: (h.name != first,) + order(h, ceiling)), resource)
+                for _held, name in failed[:PROMOTE]]
 
 
 def _budget(host, params, count, gib_moved):

@@ -219,6 +219,21 @@ def test_emptying_order_frees_the_most_hosts():
     assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
 
 
+def test_second_pass_tries_a_host_left_used_first(monkeypatch):
+    # 16 GiB on four hosts with 8 GiB each under the ceiling: two hosts suffice only if the
+    # instances pack exactly. Every first-pass order frees one host and then finds the room
+    # left in pieces too small; trying first a host the best order could not empty frees two.
+    from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import consolidate as module
+    cloud = snapshot([small(n) for n in "abcd"],
+                     [vm("a1", "a", 1024), vm("b1", "b", 3072), vm("c1", "c", 4096), vm("c2", "c", 2048),
+                      vm("d1", "d", 4096), vm("d2", "d", 2048)])
+    plan = consolidate(cloud, max_moves=0)
+    assert len(plan["freed_hosts"]) == 2 and plan["bound"]["gap"] == 0
+    assert check(cloud, plan)["violations"] == 0
+    monkeypatch.setattr(module, "PROMOTE", 0)
+    assert len(consolidate(cloud, max_moves=0)["freed_hosts"]) == 1
+
+
 def test_budgets_and_max_hosts():
     cloud = snapshot([small(n) for n in "abcd"], [vm("i" + n, n, 2048) for n in "abcd"])
     assert len(consolidate(cloud, max_hosts=1)["freed_hosts"]) == 1
