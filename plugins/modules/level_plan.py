@@ -66,6 +66,14 @@ options:
       - C(balance) takes a move only if it cuts the sum of squared deviations of host scores from
         the mean by at least this. Default V(0.005).
     type: float
+  min_gain_per_gib:
+    description:
+      - C(balance) also requires each move to cut the spread by at least this much per GiB of RAM
+        copied (with O(move_cost_gib) added), which drops the costly tail of a plan where moves
+        copy much for little. V(0) turns it off. Default V(0).
+      - For example V(0.002) halved the GiB moved at 1,000 hosts for a slightly smaller cut (see
+        the balance guide).
+    type: float
   move_cost_gib:
     description:
       - C(balance) ranks moves by spread cut per GiB of RAM copied plus this fixed cost per
@@ -359,6 +367,7 @@ PARAM_OPTIONS = dict(
     min_load=dict(type='float'),
     min_diff=dict(type='float'),
     min_gain=dict(type='float'),
+    min_gain_per_gib=dict(type='float'),
     move_cost_gib=dict(type='float'),
     threshold=dict(type='float'),
     hosts=dict(type='list', elements='str'),

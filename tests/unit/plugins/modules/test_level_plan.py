@@ -55,6 +55,14 @@ def test_plans_from_a_dict(run):
     assert plan['moves'] and all(m['destination'] == 'b' for m in plan['moves'])
 
 
+def test_every_balance_parameter_reaches_the_planner(run):
+    # a prohibitive price per GiB leaves nothing worth moving; the option is not dropped on the way
+    cheap = run({'snapshot': cloud(), 'max_moves': 5, 'min_gain_per_gib': 0.0}).result['plan']
+    dear = run({'snapshot': cloud(), 'max_moves': 5, 'min_gain_per_gib': 1000.0}).result['plan']
+    assert dear['params']['min_gain_per_gib'] == 1000.0
+    assert cheap['moves'] and not dear['moves']
+
+
 def test_plans_from_a_file_and_in_check_mode(run, tmp_path):
     path = tmp_path / 'snapshot.json'
     path.write_text(json.dumps(cloud()))
