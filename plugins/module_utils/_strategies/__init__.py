@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import gc
+
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import balance, consolidate, drain, overload
 
@@ -23,4 +25,13 @@ def make_plan(snapshot, strategy, params=None):
     if module is None:
         raise PlanError("strategy: expected one of %s, got %r"
                         % (", ".join(sorted(STRATEGIES)), strategy))
-    return module.plan(snapshot, params)
+    # A plan allocates many small objects and frees none until it returns: the cyclic garbage
+    # collector would only rescan them (a quarter of the time at 1,000 hosts), so it is paused
+    # while planning and turned back on afterwards if it was on.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return module.plan(snapshot, params)
+    finally:
+        if enabled:
+            gc.enable()

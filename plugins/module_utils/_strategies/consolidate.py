@@ -37,7 +37,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
-import gc
 import math
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import EPSILON, Placement
@@ -223,20 +222,6 @@ class _Pool(object):
 
 
 def plan(snapshot, params=None):
-    """Plan moves that empty whole hosts; returns a Plan (a ConsolidatePlan)."""
-    # A plan allocates many small objects and frees none until it returns: the cyclic garbage
-    # collector would only rescan them (a quarter of the time at 1,000 hosts), so it is paused
-    # for the plan and turned back on afterwards if it was on.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _plan(snapshot, params)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _plan(snapshot, params):
     """Plan moves that empty whole hosts; returns a Plan (a ConsolidatePlan)."""
     params = effective_params(PARAMS, params)
     placement = Placement(snapshot, params)

@@ -27,7 +27,6 @@ RAM to copy / (``bandwidth_mbps`` x parallelism); the plan also reports its own 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import gc
 import math
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import Placement
@@ -88,20 +87,6 @@ def _resolve(placement, names):
 
 
 def plan(snapshot, params=None):
-    """Plan the moves that empty params['hosts']; returns a Plan (a DrainPlan)."""
-    # A plan allocates many small objects and frees none until it returns: the cyclic garbage
-    # collector would only rescan them (a quarter of the time at 1,000 hosts), so it is paused
-    # for the plan and turned back on afterwards if it was on.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _plan(snapshot, params)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _plan(snapshot, params):
     """Plan the moves that empty params['hosts']; returns a Plan (a DrainPlan)."""
     params = effective_params(PARAMS, params)
     if not params["hosts"]:
