@@ -66,9 +66,14 @@ class _Run(object):
         for host in self.active:
             pools.setdefault(host.pool, []).append(host)
         self.pools = dict((key, HostHeap(self.pressure, hosts)) for key, hosts in pools.items())
+        # The largest load denominators of each pool: an instance adds at least its load over
+        # these to any host of the pool (see destination).
+        self.widest = dict((key, (max(h.denom[0] for h in hosts), max(h.denom[1] for h in hosts)))
+                           for key, hosts in pools.items())
         self.moves = []
         self.gib_moved = 0.0
         self.stop = None
+        self.no_room = set()  # ids of instances no room could be made for: not searched again
 
     def host_pressure(self, host):
         return _pressure(host, self.use_cpu, self.use_mem)
@@ -125,9 +130,15 @@ class _Run(object):
         """The pool host with the lowest pressure that takes inst and stays at or below threshold."""
         source = inst.host
         pool = self.pools[source.pool]
+        # Hosts come by rising pressure, and inst raises a host's pressure by at least least:
+        # once a host is too busy by that measure, so is every later one.
+        widest = self.widest[source.pool]
+        least = min(min(inst.by_mode[m]) / widest[m] for m, used in ((0, self.use_cpu), (1, self.use_mem)) if used)
         tried = set()
         for size in CANDIDATES:
             for dest in pool.first(size):
+                if self.pressure[dest.name] + least > self.threshold + 1e-9:
+                    return None
                 if dest is source or dest.name in tried:
                     continue
                 tried.add(dest.name)
@@ -344,6 +355,8 @@ class _Run(object):
         """Make room for best when that takes fewer moves than relieving source without it.
 
         Returns whether any move was made."""
+        if best.id in self.no_room:
+            return False
         others = [inst for inst in self.candidates(source) if inst is not best and inst.id not in given_up]
         with_best = self._count(source, best, others)
         if with_best is None:
@@ -354,6 +367,7 @@ class _Run(object):
             return False
         found = self.make_room(best, most)
         if found is None:
+            self.no_room.add(best.id)
             return False
         dest, evictions = found
         gib = best.flavor[1] / 1024.0 + sum(other.flavor[1] for other, _landing in evictions) / 1024.0
