@@ -219,15 +219,12 @@ class _Run(object):
             return None
         for dest, blockers in hosts:
             leaving = []
-            for _share, _ident, other in reversed(blockers):
+            for _share, _ident, other in reversed(blockers[-most:]):
                 leaving.append(other)
                 if len(leaving) >= 2 and self.fits_without(inst, dest, leaving):
                     break
-                if len(leaving) >= most:
-                    leaving = None
-                    break
-            if not leaving or len(leaving) < 2:
-                continue
+            else:
+                continue  # the busiest ``most`` leaving would not be enough
             landings = []
             taken = set()
             for other in leaving:
