@@ -93,7 +93,7 @@ def watcher(python, path, data, state, strategy, timeout):
     command = [python, "-W", "ignore", os.path.join(HERE, "harness.py"), path, strategy, "-o", out]
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"tool": "watcher", "strategy": strategy, "status": "timeout",
                 "note": "stopped after %d s (--watcher-timeout)" % timeout, "loadavg": _loadavg()}
