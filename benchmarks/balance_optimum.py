@@ -408,7 +408,7 @@ def _count(result):
 
 def print_table(rows):
     """One line per case: the optimum, overload against it, and balance for comparison."""
-    labels = [label for label in PLANS]
+    labels = list(PLANS)
     head = "%5s %4s %5s  %-10s %9s %5s %7s  %8s %5s  %-28s %8s %8s" % (
         "hosts", "seed", "inst", "cp-sat", "optimum", "cp s", "proven", "overload", "x opt", "goal <= %.2f x" % GOAL,
         "balance", "bal+cost")
