@@ -52,7 +52,7 @@ sanity units lint docs-lint integration: deps
 
 
 bench: deps
-	@bash benchmarks/run.sh
+	@bash benchmarks/run.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf tests/output reports benchmarks/results/*.json

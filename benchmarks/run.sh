@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: run the planner benchmark with the collection importable.
-# Arguments go to benchmarks/run.py (--quick, --sizes 100,1000, --seed N, --no-watcher).
+# Arguments go to benchmarks/run.py (--quick, --sizes 100,1000, --seed N, --no-watcher), except
+# --no-optimum, which skips the comparisons with the exact optimum (OR-Tools CP-SAT, in the
+# bench-only venv that benchmarks/setup.sh makes when it is missing): balance_optimum.py
+# (overload against the fewest moves, 20 and 50 hosts) and cpsat.py (consolidate, 10-30 hosts).
 # The Watcher 17 side-by-side needs $LEVELLER_HOME/watcher-venv: when it is missing this script
 # makes it with benchmarks/watcher/setup.sh (python-watcher from PyPI, pinned); set
 # LEVELLER_WATCHER_SETUP=0 to skip that (the comparison is then skipped, and says so).
@@ -23,4 +26,29 @@ if [ "${LEVELLER_WATCHER_SETUP:-1}" != 0 ] && [ ! -x "$WATCHER_VENV/bin/python" 
   fi
 fi
 export LEVELLER_HOME WATCHER_VENV
-PYTHONPATH=$COLLECTIONS${PYTHONPATH:+:$PYTHONPATH} exec "$PYTHON" benchmarks/run.py "$@"
+args=(); optimum=1
+for a in "$@"; do
+  case $a in --no-optimum) optimum=0 ;; *) args+=("$a") ;; esac
+done
+export PYTHONPATH=$COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}
+rc=0
+"$PYTHON" benchmarks/run.py "${args[@]}" || rc=$?
+if [ $optimum = 1 ]; then
+  BENCH_VENV=${BENCH_VENV:-$LEVELLER_HOME/bench-venv}
+  if [ ! -x "$BENCH_VENV/bin/python" ]; then
+    echo "making the bench venv (OR-Tools) for the optimum comparisons: bash benchmarks/setup.sh" >&2
+    LEVELLER_HOME=$LEVELLER_HOME BENCH_VENV=$BENCH_VENV bash benchmarks/setup.sh >&2 \
+      || echo "bench venv setup failed (see above): the optimum comparisons are skipped" >&2
+  fi
+  if [ -x "$BENCH_VENV/bin/python" ]; then
+    echo
+    echo "Overload against the fewest moves to <= 1.2 x mean CPU (CP-SAT; benchmarks/balance_optimum.py)"
+    "$BENCH_VENV/bin/python" benchmarks/balance_optimum.py || rc=$?
+    echo
+    echo "Consolidate against the fewest hosts (CP-SAT; benchmarks/cpsat.py)"
+    "$BENCH_VENV/bin/python" benchmarks/cpsat.py --seeds 1,2,3,4,5 --seconds 20 || rc=$?
+  fi
+else
+  echo "optimum comparisons skipped (--no-optimum)"
+fi
+exit $rc
