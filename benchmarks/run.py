@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -54,6 +55,7 @@ def run_case(hosts, seed, strategy, data=None, snapshot=None):
     data = data or generate(hosts, seed)
     if snapshot is None:
         snapshot = from_dict(data)
+    gc.collect()  # not the garbage of the cases before this one
     wall, cpu = time.perf_counter(), time.process_time()
     plan = make_plan(snapshot, strategy, PARAMS[strategy]).to_dict()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
