@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Side by side with OpenStack Watcher 17 on the same snapshots (run from benchmarks/run.py).
 
-Our side runs in this process; each Watcher strategy runs in its own venv through harness.py
-(a subprocess with a time cap). Both plans are judged by the same code: GiB moved from the
+Each side is timed cold in a fresh process on the same snapshot file: ours through this file's
+``--plan`` mode (the collection's make_plan, as level_plan runs it), each Watcher strategy in its
+own venv through harness.py (a subprocess with a time cap). Both plans are judged by the same code: GiB moved from the
 moves' flavors, the CPU standard deviation by ``loads.cpu_stddev`` and the rules by
 benchmarks/check.py.
 """
@@ -12,7 +13,6 @@ benchmarks/check.py.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import gc
 import json
 import os
 import shutil
@@ -74,21 +74,30 @@ def _row(tool, strategy, data, moves, wall, cpu, state, params=None, extra=None)
     return row
 
 
-def ours(data, state, name="balance", params=None):
-    """Our balance plan on the snapshot, as a comparison row."""
+def ours(path, data, state, name="balance", params=None):
+    """Our balance plan on the snapshot file, timed in a fresh process (as Watcher is), as a row."""
     params = OURS if params is None else params
+    out = path + ".leveller.json"
+    command = [sys.executable, os.path.abspath(__file__), "--plan", path, json.dumps(params), out]
+    subprocess.run(command, check=True)
+    with open(out) as handle:
+        result = json.load(handle)
+    plan = result["plan"]
+    return _row("leveller", name, data, plan["moves"], result["seconds"], result["cpu_seconds"], state,
+                plan["params"], {"params": params, "reason": plan["summary"]["reason"]})
+
+
+def plan_main(snapshot_path, params, out):
+    """``--plan`` mode: read the snapshot, time make_plan (and the plan's dict), write both."""
     from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict
     from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan
-    snapshot = from_dict(data)
-    # Watcher runs in a fresh process; ours shares this one with the larger clouds planned
-    # before, so collect their garbage first rather than time a collection of it.
-    gc.collect()
+    with open(snapshot_path) as handle:
+        snapshot = from_dict(json.load(handle))
     wall, cpu = time.perf_counter(), time.process_time()
     plan = make_plan(snapshot, "balance", params).to_dict()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    plan = json.loads(json.dumps(plan))
-    return _row("leveller", name, data, plan["moves"], round(wall, 3), round(cpu, 3), state,
-                plan["params"], {"params": params, "reason": plan["summary"]["reason"]})
+    with open(out, "w") as handle:
+        json.dump({"plan": plan, "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)}, handle)
 
 
 def watcher(python, path, data, state, strategy, timeout):
@@ -128,7 +137,7 @@ def run(sizes, seed, generate, strategies=STRATEGIES, timeout=1800, python=None,
             with open(path, "w") as handle:
                 json.dump(data, handle)
             for name, params in OURS_ROWS:
-                row = ours(data, state, name, params)
+                row = ours(path, data, state, name, params)
                 row.update({"hosts": hosts, "instances": len(data["instances"]), "seed": seed})
                 rows.append(row)
                 log.write("watcher comparison, %d hosts: leveller %s %.2f s\n" % (hosts, name, row["plan_seconds"]))
@@ -204,3 +213,10 @@ def targets(rows):
                 verdict = "met" if ok else "NOT MET"
                 lines.append("%d hosts, %-13s %-30s %-7s %s" % (hosts, a["strategy"] + ":", name, verdict, text))
     return "\n".join(lines), verdicts
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--plan":
+        plan_main(sys.argv[2], json.loads(sys.argv[3]), sys.argv[4])
+    else:
+        sys.exit("usage: compare.py --plan SNAPSHOT.json PARAMS-JSON OUT.json (the rest runs from benchmarks/run.py)")
