@@ -6,46 +6,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import time
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.cloudops.leveller.plugins.module_utils import _lock as lock_mod
 from ansible_collections.cloudops.leveller.plugins.modules import evacuate_host as mod
-from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import FakeNova
-
-
-class Exit(SystemExit):  # exit_json/fail_json end the module with SystemExit
-    def __init__(self, result, failed):
-        super(Exit, self).__init__(result)
-        self.result, self.failed = result, failed
+from ansible_collections.cloudops.leveller.tests.unit.plugins.modules.module_runner import moving_module_runner
 
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    nova = FakeNova(time.monotonic, duration=0.05)
-
-    def exit_json(self, **kw):
-        raise Exit(kw, False)
-
-    def fail_json(self, **kw):
-        raise Exit(kw, True)
-
-    monkeypatch.setattr(mod, 'connect', lambda module: object())
-    monkeypatch.setattr(mod, 'Nova', lambda conn: nova)
-    monkeypatch.setattr(lock_mod, 'cloud_key_for', lambda conn: 'unit')
-    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
-
-    def run(args):
-        args = dict(args, poll_interval=0.01, lock_dir=str(tmp_path), wait_sleep=1)
-        with patch_module_args(args):
-            with pytest.raises(Exit) as exc:
-                mod.main()
-        return exc.value
-    run.nova = nova
-    return run
+    return moving_module_runner(monkeypatch, tmp_path, mod, wait_sleep=1)
 
 
 def test_evacuation_of_a_live_host_is_refused(env):

@@ -9,37 +9,17 @@ __metaclass__ = type
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.cloudops.leveller.plugins.modules import level_plan as mod
+from ansible_collections.cloudops.leveller.tests.unit.plugins.modules.module_runner import module_runner
 from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.planner.cloud import (
     host, instance, snapshot,
 )
 
 
-class Exit(SystemExit):
-    def __init__(self, result, failed):
-        super(Exit, self).__init__(result)
-        self.result, self.failed = result, failed
-
-
 @pytest.fixture
 def run(monkeypatch):
-    def exit_json(self, **kw):
-        raise Exit(kw, False)
-
-    def fail_json(self, **kw):
-        raise Exit(kw, True)
-
-    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
-
-    def call(args):
-        with patch_module_args(args):
-            with pytest.raises(Exit) as exc:
-                mod.main()
-        return exc.value
-    return call
+    return module_runner(monkeypatch, mod)
 
 
 def cloud():
