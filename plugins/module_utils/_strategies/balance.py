@@ -94,6 +94,7 @@ def _level(placement, params):
     idlest = dict((key, HostHeap(scores, hosts)) for key, hosts in members.items())
     receivers = dict((key, HostHeap(scores, hosts)) for key, hosts in members.items())
     full = dict((key, _full_test(placement, hosts)) for key, hosts in members.items())
+    movable = {}  # host name -> _movable_off(host), kept as instances leave
     done = {}
     moves = []
     stuck = []
@@ -123,9 +124,10 @@ def _level(placement, params):
             done[key] = "%s: max/min - 1 = %.3f < min_diff %g" % (_pool_label(key), spread_ratio,
                                                                   min_diff)
             continue
-        best, blocked = _best_move(placement, source, scores, receivers[key], total, count, wc, wm,
-                                   min_gain, move_cost, max_gib - gib_moved if max_gib else None,
-                                   full[key], per_gib)
+        if source.name not in movable:
+            movable[source.name] = _movable_off(placement, source, wc, wm, min_gain, move_cost, per_gib)
+        best, blocked = _best_move(placement, source, movable[source.name], scores, receivers[key], total,
+                                   count, wc, wm, max_gib - gib_moved if max_gib else None, full[key])
         budget_blocked = budget_blocked or blocked
         if best is None:
             stuck.append(source)
@@ -134,6 +136,7 @@ def _level(placement, params):
         inst, dest, new_source, new_dest, gain = best
         old_source, old_dest = scores[source.name], scores[dest.name]
         placement.move(inst, dest)
+        movable[source.name] = [entry for entry in movable[source.name] if entry[0] is not inst]
         scores[source.name] = new_source
         scores[dest.name] = new_dest
         total += new_source + new_dest - old_source - old_dest
@@ -188,12 +191,13 @@ def _full_test(placement, hosts):
     return full
 
 
-def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, move_cost, gib_left,
-               full, min_rate=0.0):
-    """The move off source with the best spread cut per GiB, or None; and whether GiB ran out."""
-    s_score = scores[source.name]
-    blocked = False
-    leaving = []
+def _movable_off(placement, source, wc, wm, min_gain, move_cost, min_rate):
+    """The movable instances of source with what stays fixed while they stay there.
+
+    Per instance: (inst, score it takes off source, cost in GiB, cpu, mem, GiB copied, least gain
+    a move of it must bring). Movability and these figures only change when the instance leaves.
+    """
+    out = []
     s_cpu = wc / source.denom[0]
     s_mem = wm / source.denom[1]
     cpu_mode, mem_mode = source.measured
@@ -202,15 +206,28 @@ def _best_move(placement, source, scores, pool, total, count, wc, wm, min_gain, 
         if placement.movable(inst) is not None:
             continue
         gib = inst.flavor[1] / 1024.0
+        cpu, mem = inst.by_mode
+        # A flavor with no RAM and no per-move cost would cost nothing: keep the ratio finite.
+        cost = max(gib + move_cost, 1e-6)
+        out.append((inst, s_cpu * cpu[cpu_mode] + s_mem * mem[mem_mode], cost, cpu, mem, gib,
+                    max(min_gain, min_rate * cost)))
+    return out
+
+
+def _best_move(placement, source, movable, scores, pool, total, count, wc, wm, gib_left, full):
+    """The move off source with the best spread cut per GiB, or None; and whether GiB ran out.
+
+    ``movable`` is :func:`_movable_off` of source.
+    """
+    s_score = scores[source.name]
+    blocked = False
+    leaving = []
+    for inst, a, cost, cpu, mem, gib, least in movable:
         if gib_left is not None and gib > gib_left + 1e-9:
             blocked = True
             continue
-        cpu, mem = inst.by_mode
-        a = s_cpu * cpu[cpu_mode] + s_mem * mem[mem_mode]
         if a > 0:
-            # A flavor with no RAM and no per-move cost would cost nothing: keep the ratio finite.
-            cost = max(gib + move_cost, 1e-6)
-            leaving.append((inst, a, cost, cpu, mem, s_score - a, total - a, max(min_gain, min_rate * cost)))
+            leaving.append((inst, a, cost, cpu, mem, s_score - a, total - a, least))
     if not leaving:
         return None, blocked
     tried = set()
