@@ -282,6 +282,14 @@ class HostRun(object):
                            progress=[], remaining=[], left_alone=[], instances_before=0, instances_after=0,
                            planner=None, lock=None)
 
+    def _diff_moves(self, moves, svc, after_svc):
+        """With --diff: the moves and the compute service before and after, in the result."""
+        if self.module._diff:
+            diff = diff_of(moves)
+            diff['before']['service'] = _svc_view(svc)
+            diff['after']['service'] = after_svc
+            self.result['diff'] = diff
+
     def fail(self, msg, failure=FailureClass.CONFIGURATION, **extra):
         out = dict(self.result)
         out.update(extra)
@@ -469,11 +477,7 @@ class HostRun(object):
                                          reason=reasons.get(s['id'], 'still on the host'))
                                     for s in remaining]
         self.result['instances_after'] = len(remaining)
-        if self.module._diff:
-            diff = diff_of(moves)
-            diff['before']['service'] = _svc_view(svc)
-            diff['after']['service'] = after_svc
-            self.result['diff'] = diff
+        self._diff_moves(moves, svc, after_svc)
         summary = summary_message(totals, executor.stopped_by)
         if totals['failed'] or totals['aborted']:
             self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled'
@@ -534,11 +538,7 @@ class HostRun(object):
                     r['reason'] = '%s: %s' % (m.result, m.error)
         self.result['instances_after'] = found
         self.result['remaining'] = still_here
-        if self.module._diff:
-            diff = diff_of(moves)
-            diff['before']['service'] = _svc_view(svc)
-            diff['after']['service'] = after_svc
-            self.result['diff'] = diff
+        self._diff_moves(moves, svc, after_svc)
         summary = summary_message(totals, executor.stopped_by)
         if found != len(servers):
             self.fail('instance count changed: %d before, %d after; %s' % (len(servers), found, summary),
