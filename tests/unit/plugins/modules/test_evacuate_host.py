@@ -113,3 +113,16 @@ def test_drain_of_selected_instances_waits_only_for_them(env):
     assert not out.failed, out.result['msg']
     assert out.result['totals']['moved'] == 1 and out.result['remaining'] == []
     assert env.nova.servers['u2']['host'] == 'c1'
+
+
+def test_evacuation_diff_shows_moves_and_service(env):
+    env.nova.add('u1', 'c1')
+    env.nova.services['c1'].update(state='down', forced_down=True)
+    out = env({'host': 'c1', 'state': 'evacuated', '_ansible_diff': True})
+    assert not out.failed, out.result['msg']
+    diff = out.result['diff']
+    assert diff['before']['service']['status'] == 'enabled'
+    assert diff['after']['service']['status'] == 'disabled'
+    (key,) = diff['before']['hosts']
+    assert key.endswith('(u1)') and diff['before']['hosts'][key] == 'c1'
+    assert diff['after']['hosts'][key] == env.nova.servers['u1']['host'] != 'c1'
