@@ -7,7 +7,8 @@ Each side is timed cold in a fresh process on the same snapshot file: ours throu
 ``--plan`` mode (the collection's make_plan, as level_plan runs it), each Watcher strategy in its
 own venv through harness.py (a subprocess with a time cap). Both plans are judged by the same code: GiB moved from the
 moves' flavors, the CPU standard deviation by ``loads.cpu_stddev`` and the rules by
-benchmarks/check.py.
+benchmarks/check.py. When the bench venv with OR-Tools exists, gib_bound.py (run there) adds per
+size a lower bound on the GiB any plan copies to reach Watcher's CPU stddev.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,6 +50,15 @@ def venv_python(home=None):
     default = os.path.join(os.path.expanduser("~"), ".cache", "cloudops-leveller")
     home = home or os.environ.get("LEVELLER_HOME") or default
     venv = os.environ.get("WATCHER_VENV") or os.path.join(home, "watcher-venv")
+    python = os.path.join(venv, "bin", "python")
+    return python if os.access(python, os.X_OK) else None
+
+
+def bench_python(home=None):
+    """The bench venv's python (OR-Tools, for gib_bound.py), or None when there is none."""
+    default = os.path.join(os.path.expanduser("~"), ".cache", "cloudops-leveller")
+    home = home or os.environ.get("LEVELLER_HOME") or default
+    venv = os.environ.get("BENCH_VENV") or os.path.join(home, "bench-venv")
     python = os.path.join(venv, "bin", "python")
     return python if os.access(python, os.X_OK) else None
 
@@ -124,8 +134,25 @@ def watcher(python, path, data, state, strategy, timeout):
                     "process_seconds": round(time.perf_counter() - started, 1), "status": "ok"})
 
 
-def run(sizes, seed, generate, strategies=STRATEGIES, timeout=1800, python=None, log=sys.stderr):
-    """Rows for every size: ours first, then each Watcher strategy."""
+def lower_bound(path, moves_path, timeout=900):
+    """gib_bound.py in the bench venv on Watcher's moves: its JSON result, or {"note": why not}."""
+    python = bench_python()
+    if python is None:
+        return {"note": "no bench venv with OR-Tools (bash benchmarks/setup.sh)"}
+    command = [python, os.path.join(HERE, "gib_bound.py"), "--snapshot", path, "--moves", moves_path, "--json"]
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"note": "gib_bound.py stopped after %d s" % timeout}
+    try:
+        return json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
+        return {"note": "gib_bound.py failed: %s" % " | ".join(tail)}
+
+
+def run(sizes, seed, generate, strategies=STRATEGIES, timeout=1800, python=None, log=sys.stderr, bound=True):
+    """Rows for every size: ours first, then each Watcher strategy (its GiB lower bound in the row)."""
     python = python or venv_python()
     rows = []
     work = tempfile.mkdtemp(prefix="leveller-watcher-")
@@ -147,6 +174,9 @@ def run(sizes, seed, generate, strategies=STRATEGIES, timeout=1800, python=None,
                 row = watcher(python, path, data, state, strategy, timeout)
                 row.update({"hosts": hosts, "instances": len(data["instances"]), "seed": seed})
                 rows.append(row)
+                if bound and strategy == TARGET and row.get("status") == "ok":
+                    log.write("watcher comparison, %d hosts: GiB lower bound (gib_bound.py)\n" % hosts)
+                    row["gib_lower_bound"] = lower_bound(path, path + "." + strategy + ".json")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -212,7 +242,25 @@ def targets(rows):
             for name, ok, text in checks:
                 verdict = "met" if ok else "NOT MET"
                 lines.append("%d hosts, %-13s %-30s %-7s %s" % (hosts, a["strategy"] + ":", name, verdict, text))
+    lines.extend(bound_lines(rows))
     return "\n".join(lines), verdicts
+
+
+def bound_lines(rows):
+    """One line per size: the least GiB any plan copies to reach Watcher's CPU stddev (gib_bound.py)."""
+    lines = []
+    for w in sorted((r for r in rows if r["strategy"] == TARGET and "gib_lower_bound" in r), key=lambda r: r["hosts"]):
+        b = w["gib_lower_bound"]
+        head = "%d hosts: GiB lower bound (LP relaxation, rules ignored) to reach Watcher's CPU stddev:" % w["hosts"]
+        if b.get("gib") is None:
+            lines.append("%s not computed (%s)" % (head, b.get("note") or "LP status %s" % b.get("status")))
+            continue
+        failed = [c["check"] for c in b.get("checks", []) if not c["ok"]]
+        share = 100.0 * b["gib"] / w["gib_moved"] if w["gib_moved"] else float("inf")
+        lines.append("%s %.0f GiB = %.1f %% of Watcher's; 1/5 reachable: %s (%.1f s%s)" % (
+            head, b["gib"], share, "no" if b["gib"] * 5 > w["gib_moved"] else "not ruled out by the bound",
+            b["seconds"], "; self-check FAILED: " + ", ".join(failed) if failed else ""))
+    return lines
 
 
 if __name__ == "__main__":
