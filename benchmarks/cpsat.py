@@ -18,8 +18,15 @@ its optimum is at most what any plan of consolidate could reach, and greedy / op
 an upper bound on how far the greedy is from the best. With --repack the model also lets
 instances of kept hosts move (a different, much costlier kind of plan), for information.
 
+With --pools-of HOSTS (a diagnosis of one larger cloud, e.g. 1000) each pool is solved alone
+with the greedy's plan as a hint, and so is a relaxation counting instances per flavor
+(_aggregate), small enough to be closed; the table shows per pool the greedy's hosts, CP-SAT's
+best found and best bound, the relaxation's optimum and the plan's bound: whether a gap lies in
+the packing (CP-SAT finds fewer) or in the bound (CP-SAT proves more).
+
     bash benchmarks/setup.sh
     PYTHONPATH=<dir holding ansible_collections> <bench-venv>/bin/python benchmarks/cpsat.py
+    ... benchmarks/cpsat.py --pools-of 1000 --seeds 1 --seconds 90 --workers 1
 """
 
 from __future__ import absolute_import, division, print_function
@@ -95,6 +102,16 @@ def optimum(data, params=None, seconds=60.0, workers=2, hint=None, repack=False,
     }
 
 
+def _room(model, terms, limit, receive, repack):
+    """What arrives (terms) fits in limit when the host receives."""
+    if repack:
+        model.Add(sum(terms) <= limit).OnlyEnforceIf(receive)
+    else:
+        model.Add(sum(terms) <= max(limit, 0) * receive)
+        if limit < 0:
+            model.Add(receive == 0)
+
+
 def _solve(placement, used, ceiling, members_of, seconds, workers, hint, repack):
     """One CP-SAT model over the hosts in used (whole pools)."""
     by_pool = {}
@@ -130,18 +147,23 @@ def _solve(placement, used, ceiling, members_of, seconds, workers, hint, repack)
     for host in used:
         arriving = [(inst, x[(inst.id, host.name)]) for inst in movable if (inst.id, host.name) in x]
         own = [i for i in host.instances.values() if i.id in movable_ids]
+        if not repack:
+            # A host that receives is used, so all its instances stay: what arrives from the
+            # others fits in the room it has left, written as room * receive (a much stronger
+            # relaxation than a reified constraint, the same solutions).
+            arriving = [(inst, var) for inst, var in arriving if inst.host is not host]
         for index in (0, 1, 2):
-            base = host.used[index] - sum(i.flavor[index] for i in own)
+            base = host.used[index] - (0 if not repack else sum(i.flavor[index] for i in own))
             terms = [int(math.floor(inst.flavor[index] * SCALE)) * var for inst, var in arriving]
             limit = int(math.ceil((ceiling * host.cap[index] - base) * SCALE))
-            model.Add(sum(terms) <= limit).OnlyEnforceIf(receive[host.name])
+            _room(model, terms, limit, receive[host.name], repack)
         for metric in (0, 1):
             if not host.measured[metric]:
                 continue
-            base = host.abs[metric] - sum(i.contribution(host, metric) for i in own)
+            base = host.abs[metric] - (0 if not repack else sum(i.contribution(host, metric) for i in own))
             terms = [int(math.floor(inst.contribution(host, metric) * SCALE)) * var for inst, var in arriving]
             limit = int(math.ceil((ceiling * host.denom[metric] - base) * SCALE))
-            model.Add(sum(terms) <= limit).OnlyEnforceIf(receive[host.name])
+            _room(model, terms, limit, receive[host.name], repack)
     names = set(h.name for h in used)
     for gid in sorted(members_of):
         group = placement.groups[gid]
@@ -200,13 +222,13 @@ def _solve(placement, used, ceiling, members_of, seconds, workers, hint, repack)
     }
 
 
-def case(hosts, seed, seconds, repack=False, per_pool=False):
+def case(hosts, seed, seconds, repack=False, per_pool=False, workers=2):
     data = generate(hosts, seed)
     start = time.perf_counter()
     plan = consolidate.plan(from_dict(data), {"max_moves": 0}).to_dict()
     greedy_seconds = time.perf_counter() - start
     hint = dict((m["instance"], m["destination"]) for m in plan["moves"])
-    exact = optimum(data, {"max_moves": 0}, seconds, hint=hint, per_pool=per_pool)
+    exact = optimum(data, {"max_moves": 0}, seconds, workers, hint=hint, per_pool=per_pool)
     bound = plan["bound"]
     # The optimum when proven, else the best lower bound known (CP-SAT's or the plan's own).
     if exact["status"] == "OPTIMAL":
@@ -215,7 +237,7 @@ def case(hosts, seed, seconds, repack=False, per_pool=False):
         proven = max(exact["best_bound"], bound["hosts_needed_at_least"])
     extra = {}
     if repack:
-        loose = optimum(data, {"max_moves": 0}, seconds, hint=hint, repack=True, per_pool=per_pool)
+        loose = optimum(data, {"max_moves": 0}, seconds, workers, hint=hint, repack=True, per_pool=per_pool)
         extra = {"repack": loose["hosts_used"], "repack_status": loose["status"], "repack_moves": loose["moves"],
                  "repack_moves_between_kept_hosts": loose["moves_between_kept_hosts"]}
     row = {
@@ -240,6 +262,140 @@ def case(hosts, seed, seconds, repack=False, per_pool=False):
     return row
 
 
+def _aggregate(used, ceiling, seconds, workers):
+    """A relaxation of _solve over one pool, small enough for CP-SAT to close: its optimum is a lower bound.
+
+    Instances are counted per flavor: n(f, r) instances of flavor f arrive on host r, each
+    adding the flavor's vCPU, RAM and disk and the least CPU and memory load any instance of
+    that flavor adds; server groups are left out. Every solution of _solve gives one of this
+    model with the same hosts used, so its optimum (or best bound) is at most _solve's, hence at
+    most what any plan of consolidate reaches.
+    """
+    model = cp_model.CpModel()
+    fixed = dict((h.name, any(i.skip or any(g.policy == "affinity" for g in i.groups)
+                              for i in h.instances.values())) for h in used)
+    flavors, counts = {}, {}
+    for host in used:
+        if fixed[host.name]:
+            continue
+        for inst in host.instances.values():
+            seen = flavors.setdefault(inst.flavor, [float("inf"), float("inf")])
+            for metric in (0, 1):
+                seen[metric] = min(seen[metric], min(inst.by_mode[metric]))
+            counts[(host.name, inst.flavor)] = counts.get((host.name, inst.flavor), 0) + 1
+    kinds = sorted(flavors)
+    emptied, receive, arrive = {}, {}, {}
+    for host in used:
+        receive[host.name] = model.NewBoolVar("receive_%s" % host.name)
+        if fixed[host.name]:
+            emptied[host.name] = 0
+        else:
+            emptied[host.name] = model.NewBoolVar("emptied_%s" % host.name)
+            model.AddImplication(receive[host.name], emptied[host.name].Not())
+        total = sum(counts.get((h.name, f), 0) for h in used for f in kinds)
+        for flavor in kinds:
+            arrive[(host.name, flavor)] = model.NewIntVar(0, total, "n_%s_%s" % (
+                host.name, "_".join(str(v) for v in flavor)))
+        for index in (0, 1, 2):
+            limit = int(math.ceil((ceiling * host.cap[index] - host.used[index]) * SCALE))
+            # Written as limit * receive (not a reified constraint): a much stronger relaxation.
+            model.Add(sum(int(math.floor(f[index] * SCALE)) * arrive[(host.name, f)] for f in kinds)
+                      <= max(limit, 0) * receive[host.name])
+        for metric in (0, 1):
+            if host.measured[metric]:
+                limit = int(math.ceil((ceiling * host.denom[metric] - host.abs[metric]) * SCALE))
+                model.Add(sum(int(math.floor(flavors[f][metric] * SCALE)) * arrive[(host.name, f)] for f in kinds)
+                          <= max(limit, 0) * receive[host.name])
+    for flavor in kinds:
+        model.Add(sum(arrive[(h.name, flavor)] for h in used)
+                  == sum(counts.get((h.name, flavor), 0) * emptied[h.name] for h in used if not fixed[h.name]))
+    model.Minimize(len(used) - sum(emptied[h.name] for h in used if not fixed[h.name]))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = workers
+    status = solver.Solve(model)
+    found = int(round(solver.ObjectiveValue())) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
+    return {"status": solver.StatusName(status), "hosts_used": found,
+            "best_bound": int(math.ceil(solver.BestObjectiveBound() - 1e-6))}
+
+
+def pools_of(hosts, seed, seconds, workers=1, relaxed_seconds=None):
+    """Per pool of one cloud: the greedy's used hosts, CP-SAT's best found and best bound, the plan's bound.
+
+    Pools never exchange instances, so each is solved alone (``seconds`` each, with the greedy's
+    moves as a hint). Where CP-SAT finds fewer hosts than the greedy, the gap lies in the
+    packing; where its best bound is above the plan's, the plan's bound is loose.
+    """
+    data = generate(hosts, seed)
+    start = time.perf_counter()
+    plan = consolidate.plan(from_dict(data), {"max_moves": 0}).to_dict()
+    greedy_seconds = time.perf_counter() - start
+    hint = dict((m["instance"], m["destination"]) for m in plan["moves"])
+    by_label = dict((p["pool"], p) for p in plan["bound"]["by_pool"])
+    params = effective_params(consolidate.PARAMS, {"max_moves": 0})
+    placement = Placement(from_dict(data), params)
+    used = [h for h in placement.host_list if h.active and h.instances]
+    members_of = {}
+    for inst in placement.instances.values():
+        for group in inst.groups:
+            members_of.setdefault(group.id, []).append(inst)
+    pools = {}
+    for host in used:
+        pools.setdefault(host.pool, []).append(host)
+    rows = []
+    for key in sorted(pools, key=consolidate._pool_label):
+        label = consolidate._pool_label(key)
+        solved = _solve(placement, pools[key], params["max_load_after"], members_of, seconds, workers, hint, False)
+        relaxed = _aggregate(pools[key], params["max_load_after"], relaxed_seconds or seconds, workers)
+        mine = by_label[label]
+        rows.append({"pool": label, "used_before": mine["hosts_used_before"], "greedy": mine["hosts_used_after"],
+                     "cpsat": solved["hosts_used"], "cpsat_status": solved["status"],
+                     "cpsat_best_bound": solved["best_bound"], "plan_bound": mine["hosts_needed_at_least"],
+                     "cannot_be_emptied": mine["cannot_be_emptied"], "binding": mine["binding"],
+                     "cpsat_seconds": solved["seconds"], "relaxed": relaxed["hosts_used"],
+                     "relaxed_status": relaxed["status"], "relaxed_best_bound": relaxed["best_bound"]})
+        sys.stderr.write("%s: greedy %d, cp-sat %s (%s), cp-sat bound %d, relaxed %s (%s) bound %d, plan bound %d\n" % (
+            label, mine["hosts_used_after"], solved["hosts_used"], solved["status"], solved["best_bound"],
+            relaxed["hosts_used"], relaxed["status"], relaxed["best_bound"], mine["hosts_needed_at_least"]))
+    head = ("pool", "used before", "fixed", "greedy", "cp-sat found", "status", "cp-sat bound", "relaxed opt",
+            "plan bound", "greedy-found", "found-cp-sat bound", "cp-sat bound-plan bound", "binding")
+    lines = [(r["pool"], str(r["used_before"]), str(r["cannot_be_emptied"]), str(r["greedy"]), str(r["cpsat"]),
+              r["cpsat_status"], str(r["cpsat_best_bound"]),
+              "%s%s" % (r["relaxed_best_bound"], "" if r["relaxed_status"] == "OPTIMAL" else "+"), str(r["plan_bound"]),
+              "-" if r["cpsat"] is None else str(r["greedy"] - r["cpsat"]),
+              "-" if r["cpsat"] is None else str(r["cpsat"] - r["cpsat_best_bound"]),
+              str(r["cpsat_best_bound"] - r["plan_bound"]), r["binding"]) for r in rows]
+
+    def total(key):
+        return sum(r[key] for r in rows if r[key] is not None)
+
+    lines.append(("total", str(total("used_before")), str(total("cannot_be_emptied")), str(total("greedy")),
+                  str(total("cpsat")), "", str(total("cpsat_best_bound")), str(total("relaxed_best_bound")),
+                  str(total("plan_bound")),
+                  str(total("greedy") - total("cpsat")), str(total("cpsat") - total("cpsat_best_bound")),
+                  str(total("cpsat_best_bound") - total("plan_bound")), ""))
+    lines = [head] + lines
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append("  ".join(cell.rjust(widths[i]) for i, cell in enumerate(line)))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    text = "\n".join(out)
+    bad = [r["pool"] for r in rows if r["cpsat"] is not None and r["plan_bound"] > r["cpsat"]]
+    return {"hosts": hosts, "seed": seed, "greedy_seconds": round(greedy_seconds, 3), "seconds_per_pool": seconds,
+            "workers": workers, "pools": rows, "table": text, "bound_above_solution": bad}
+
+
+def _write(path, content):
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory)
+    with open(path, "w") as handle:
+        json.dump(content, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="consolidate greedy vs CP-SAT optimum on small clouds")
     parser.add_argument("--sizes", default="10,20,30")
@@ -249,12 +405,25 @@ def main(argv=None):
                         help="one model per pool, --seconds each (for clouds of hundreds of hosts)")
     parser.add_argument("--repack", action="store_true",
                         help="also solve the looser model where instances of kept hosts may move too")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "cpsat.json"))
+    parser.add_argument("--pools-of", type=int, metavar="HOSTS",
+                        help="diagnosis instead: one cloud of HOSTS hosts (first of --seeds), each pool solved alone"
+                        " for --seconds with the greedy's plan as a hint; greedy, CP-SAT found and bound, plan bound")
+    parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers")
+    parser.add_argument("--output", help="JSON written here (default results/cpsat.json, or"
+                        " results/cpsat_pools.json with --pools-of)")
     args = parser.parse_args(argv)
+    if args.pools_of:
+        seed = [int(s) for s in args.seeds.split(",") if s.strip()][0]
+        report = pools_of(args.pools_of, seed, args.seconds, args.workers, min(args.seconds, 30.0))
+        print(report["table"])
+        print("plan bound <= CP-SAT's solution in every pool: %s" % (
+            "yes" if not report["bound_above_solution"] else "NO, in %s" % ", ".join(report["bound_above_solution"])))
+        _write(args.output or os.path.join(HERE, "results", "cpsat_pools.json"), report)
+        return 1 if report["bound_above_solution"] else 0
     rows = []
     for hosts in [int(s) for s in args.sizes.split(",") if s.strip()]:
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-            row = case(hosts, seed, args.seconds, args.repack, args.per_pool)
+            row = case(hosts, seed, args.seconds, args.repack, args.per_pool, args.workers)
             rows.append(row)
             sys.stderr.write("%d hosts seed %d: greedy %d, cp-sat %s (%s)\n" % (
                 hosts, seed, row["greedy"], row["cpsat"], row["cpsat_status"]))
@@ -284,12 +453,7 @@ def main(argv=None):
     bad = [r for r in rows if not r["bound_valid"]]
     print("plan bound <= optimum (or any solution found) on every case: %s" % (
         "yes" if not bad else "NO, on %s" % ", ".join("%d hosts seed %d" % (r["hosts"], r["seed"]) for r in bad)))
-    directory = os.path.dirname(args.output)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory)
-    with open(args.output, "w") as handle:
-        json.dump({"rows": rows, "table": text}, handle, indent=1, sort_keys=True)
-        handle.write("\n")
+    _write(args.output or os.path.join(HERE, "results", "cpsat.json"), {"rows": rows, "table": text})
     # An invalid bound is a bug in the planner, not a figure: fail loudly.
     return 1 if bad else 0
 
