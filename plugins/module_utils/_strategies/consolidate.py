@@ -8,7 +8,10 @@ larger of their vCPU and RAM allocation fractions); or smallest first (the RAM t
 hold under the ceiling), best fit by RAM or by disk; then the best of them again with one of
 the hosts it could not empty tried first (up to three such tries). Each pool keeps the try that
 frees the most hosts (with a budget, which pools share, the whole plan does); each try starts
-from the same state. A host is planned empty only if every one of its instances fits elsewhere
+from the same state. Without a budget, an improvement phase follows per pool (_Run.one_more):
+hosts left used are tried again, holding the least RAM first, with the moves planned onto them
+re-targeted and one planned move allowed to go elsewhere to make room; all-or-nothing, every rule
+kept. A host is planned empty only if every one of its instances fits elsewhere
 (all-or-nothing per host); otherwise its tentative moves are undone and the reason is listed.
 Instances in server groups go first, then the largest; members of a soft-affinity group on the
 host move together. Each goes to the best fit among the hosts that stay used anyway (they cannot
@@ -246,6 +249,7 @@ def plan(snapshot, params=None):
     else:
         for key in sorted(members, key=_pool_label):
             run.best_of(members[key])
+            run.one_more(members[key])
     moves, freed = run.moves, run.freed
     for name, reason in run.notes:
         result.skipped.append({"kind": "host", "name": name, "reason": "not emptied: %s" % reason})
@@ -362,6 +366,59 @@ class _Run(object):
         self.notes.extend(trial.notes)
         self.gib += trial.gib
 
+    def one_more(self, hosts):
+        """After the greedy, empty more hosts of one pool, one at a time, all-or-nothing (no budget only).
+
+        A host left used that could be emptied (not fixed, not stuck) is tried, holding the least
+        RAM first (at most ONE_MORE_TRIES failures per pool): the instances planned onto it go
+        straight to another host instead (their source stays the host they leave; their move
+        is re-targeted, not added), and its own instances leave. Each goes to the used host of
+        the pool, not emptied, with the least RAM left under the ceiling that takes it within
+        every rule (Placement.fits, the ceiling); if none does, one instance already planned to
+        move (without server groups) makes room on a host by going to another one instead.
+        Any instance that still fits nowhere undoes the whole try.
+        """
+        placement, fixed, ceiling = self.placement, self.fixed, self.ceiling
+        wc, wm = self.params["weight_cpu"], self.params["weight_memory"]
+        origin = dict((m.instance, m.source) for m in self.moves)
+        freed = set(h.name for h in self.freed)
+        kept = [h for h in hosts if h.name not in freed and h.instances]
+        held = dict((h.name, math.fsum(i.flavor[1] for i in h.instances.values() if i.id not in origin))
+                    for h in kept)
+        candidates = sorted((h for h in kept if fixed[h.name] is None and _stuck(h) is None),
+                            key=lambda h: (held[h.name], h.name))
+        failures = 0
+        for host in candidates:
+            if failures >= ONE_MORE_TRIES:
+                break
+            receivers = [h for h in kept if h is not host and h.name not in freed]
+            saved = [(h, list(h.used), list(h.abs)) for h in receivers + [host]]
+            done = _empty_again(placement, host, receivers, origin, ceiling)
+            if done is None:
+                failures += 1
+                for h, used, load in saved:
+                    h.used[:] = used
+                    h.abs[:] = load
+                continue
+            freed.add(host.name)
+            self.freed.append(host)
+            self.gib += math.fsum(i.flavor[1] for i in done if origin.get(i.id) is None) / 1024.0
+            self.notes = [(name, reason) for name, reason in self.notes if name != host.name]
+            # The moves, re-built: a re-targeted instance keeps its place in the list.
+            index = dict((m.instance, number) for number, m in enumerate(self.moves))
+            for inst in done:
+                source = origin.get(inst.id) or host.name
+                move = Move(inst, source, inst.host.name,
+                            "consolidate: empty %s, best fit on %s under max_load_after %g (second pass)" % (
+                                source, inst.host.name, ceiling),
+                            host_score(placement.hosts[source], wc, wm), host_score(inst.host, wc, wm))
+                if inst.id in index:
+                    self.moves[index[inst.id]] = move
+                else:
+                    origin[inst.id] = source
+                    index[inst.id] = len(self.moves)
+                    self.moves.append(move)
+
     def _undo(self, trial, saved):
         placement = self.placement
         for move in reversed(trial.moves):
@@ -382,6 +439,95 @@ class _Run(object):
             " fits on no other used host" in reason or reason.startswith("its instances need")))
         return [((lambda h, ceiling, first=name: (h.name != first,) + order(h, ceiling)), resource)
                 for _held, name in failed[:PROMOTE]]
+
+
+# Hosts one_more may fail to empty in a pool before it stops.
+ONE_MORE_TRIES = 6
+# Instances _make_room may try to send elsewhere for one instance that fits nowhere.
+MAKE_ROOM_TRIES = 40
+
+
+def _take(placement, inst, receivers, ceiling, skip=None):
+    """The receiver with the least RAM left under the ceiling that takes inst within every rule, or None."""
+    best = None
+    f0, f1, f2 = inst.flavor
+    for dest in receivers:
+        used, cap = dest.used, dest.cap
+        left = ceiling * cap[1] - used[1]
+        if (left + EPSILON < f1 or (best is not None and left >= best[0]) or dest is skip or dest is inst.host
+                or used[0] + f0 > ceiling * cap[0] + EPSILON or used[2] + f2 > ceiling * cap[2] + EPSILON):
+            continue
+        if _under_ceiling(inst, dest, ceiling) and placement.fits(inst, dest) is None:
+            best = (left, dest)
+    return best[1] if best is not None else None
+
+
+def _settle(placement, inst, was):
+    """Undo a tentative move of inst; was is (host it came from, whether it had moved before)."""
+    placement.move(inst, was[0])
+    inst.moved = was[1]
+
+
+def _empty_again(placement, host, receivers, origin, ceiling):
+    """Instances that leave host (each now on its new host), or None with every tentative move undone.
+
+    Instances planned onto host first go back to their source (emptied, so it receives nothing
+    in the end) and leave from there, so every rule is checked against the move that will run.
+    """
+    log = []
+
+    def undo():
+        for inst, was in reversed(log):
+            _settle(placement, inst, was)
+        return None
+
+    back = [i for i in host.instances.values() if i.id in origin]
+    if any(i.groups for i in back):
+        return None
+    for inst in sorted(back, key=lambda i: i.id):
+        log.append((inst, (host, True)))
+        placement.move(inst, placement.hosts[origin[inst.id]])
+    insts = [i for i in host.instances.values()] + back
+    insts.sort(key=lambda i: (not i.groups, -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
+    for inst in insts:
+        was = (inst.host, inst.moved)
+        dest = _take(placement, inst, receivers, ceiling)
+        if dest is None:
+            dest = _make_room(placement, inst, receivers, origin, ceiling, log)
+        if dest is None:
+            return undo()
+        log.append((inst, was))
+        placement.move(inst, dest)
+    return insts
+
+
+def _make_room(placement, inst, receivers, origin, ceiling, log):
+    """A receiver that takes inst once one instance planned onto it goes to another receiver, or None."""
+    order = sorted(receivers, key=lambda h: (ceiling * h.cap[1] - h.used[1], h.name))
+    flavor = inst.flavor
+    tries = MAKE_ROOM_TRIES
+    for dest in order:
+        used, cap = dest.used, dest.cap
+        for key in sorted(dest.instances):
+            other = dest.instances[key]
+            if other.id not in origin or other.groups:
+                continue
+            # Allocations first (cheap): the room other leaves must take inst.
+            if any(used[r] - other.flavor[r] + flavor[r] > ceiling * cap[r] + EPSILON for r in (0, 1, 2)):
+                continue
+            tries -= 1
+            if tries < 0:
+                return None
+            was = (dest, other.moved)
+            placement.move(other, placement.hosts[origin[other.id]])
+            if _under_ceiling(inst, dest, ceiling) and placement.fits(inst, dest) is None:
+                elsewhere = _take(placement, other, receivers, ceiling, skip=dest)
+                if elsewhere is not None:
+                    log.append((other, was))
+                    placement.move(other, elsewhere)
+                    return dest
+            _settle(placement, other, was)
+    return None
 
 
 def _budget(host, params, count, gib_moved):

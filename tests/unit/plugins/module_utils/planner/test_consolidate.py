@@ -231,7 +231,30 @@ def test_second_pass_tries_a_host_left_used_first(monkeypatch):
     assert len(plan["freed_hosts"]) == 2 and plan["bound"]["gap"] == 0
     assert check(cloud, plan)["violations"] == 0
     monkeypatch.setattr(module, "PROMOTE", 0)
+    monkeypatch.setattr(module, "ONE_MORE_TRIES", 0)
     assert len(consolidate(cloud, max_moves=0)["freed_hosts"]) == 1
+
+
+def test_one_more_empties_a_host_the_greedy_left(monkeypatch):
+    # Without the second pass, the greedy frees one host of the case above; the improvement
+    # phase then empties one more, re-targeting the moves planned onto it (no chain: every
+    # instance moves once, from its own host, and no freed host receives).
+    from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import consolidate as module
+    cloud = snapshot([small(n) for n in "abcd"],
+                     [vm("a1", "a", 1024), vm("b1", "b", 3072), vm("c1", "c", 4096), vm("c2", "c", 2048),
+                      vm("d1", "d", 4096), vm("d2", "d", 2048)])
+    monkeypatch.setattr(module, "PROMOTE", 0)
+    plan = consolidate(cloud, max_moves=0)
+    assert len(plan["freed_hosts"]) == 2 and plan["bound"]["gap"] == 0
+    assert check(cloud, plan)["violations"] == 0
+    instances = [m["instance"] for m in plan["moves"]]
+    assert len(instances) == len(set(instances))
+    owner = dict((i["id"], i["host"]) for i in cloud["instances"])
+    assert all(m["source"] == owner[m["instance"]] for m in plan["moves"])
+    assert set(m["source"] for m in plan["moves"]) == set(plan["freed_hosts"])
+    assert not set(m["destination"] for m in plan["moves"]) & set(plan["freed_hosts"])
+    # With a budget the phase does not run.
+    assert len(consolidate(cloud, max_moves=10)["freed_hosts"]) == 1
 
 
 def test_budgets_and_max_hosts():
@@ -287,7 +310,30 @@ def _room(entry):
 def test_every_rule_holds_and_hosts_empty_whole(cloud, chosen, tame):
     if tame:
         cloud = _tame(cloud)
-    plan = consolidate(cloud, **chosen)
+    _assert_rules(cloud, chosen, consolidate(cloud, **chosen))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cloud=clouds, chosen=consolidate_params, tame=st.booleans())
+def test_improvement_phase_keeps_every_rule(cloud, chosen, tame):
+    # A weak greedy (one order, no second pass) leaves the improvement phase (one_more) much
+    # to do, with every failure allowed: its moves must keep every rule all the same.
+    from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import consolidate as module
+    if tame:
+        cloud = _tame(cloud)
+    chosen = dict(chosen, max_moves=0, max_hosts=0)
+    saved = module.ORDERS, module.PROMOTE, module.ONE_MORE_TRIES
+    try:
+        module.ORDERS, module.PROMOTE, module.ONE_MORE_TRIES = saved[0][:1], 0, 1000
+        plan = consolidate(cloud, **chosen)
+        again = consolidate(copy.deepcopy(cloud), **chosen)
+    finally:
+        module.ORDERS, module.PROMOTE, module.ONE_MORE_TRIES = saved
+    assert json.dumps(plan, sort_keys=True) == json.dumps(again, sort_keys=True)
+    _assert_rules(cloud, chosen, plan)
+
+
+def _assert_rules(cloud, chosen, plan):
     view = copy.deepcopy(cloud)
     for inst in view["instances"]:
         # cloud.py may list a group twice on one instance; the planner reads it once, so
