@@ -343,8 +343,8 @@ def pools_of(hosts, seed, seconds, workers=1, relaxed_seconds=None):
     for host in used:
         pools.setdefault(host.pool, []).append(host)
     rows = []
-    for key in sorted(pools, key=consolidate._pool_label):
-        label = consolidate._pool_label(key)
+    for key in sorted(pools, key=consolidate.pool_label):
+        label = consolidate.pool_label(key)
         solved = _solve(placement, pools[key], params["max_load_after"], members_of, seconds, workers, hint, False)
         relaxed = _aggregate(pools[key], params["max_load_after"], relaxed_seconds or seconds, workers)
         mine = by_label[label]

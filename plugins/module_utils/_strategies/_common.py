@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, cloudops.leveller contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers the strategies share: lazy heaps keyed by a per-host value."""
+"""Helpers the strategies share: lazy heaps keyed by a per-host value, pool labels."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -65,3 +65,12 @@ class HostHeap(object):
         for entry in taken:
             heapq.heappush(heap, entry)
         return [entry[2] for entry in taken]
+
+
+def pool_label(key):
+    """A pool key (az, aggregates) as people read it; None stands for "not scoped by it"."""
+    az, aggregates = key
+    label = "az %s" % (az or "(none)") if az is not None else "all azs"
+    if aggregates is not None:
+        label += ", aggregates %s" % (",".join(aggregates) or "(none)")
+    return label

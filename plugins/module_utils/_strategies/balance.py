@@ -25,7 +25,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
     skipped_entries, snapshot_figures, _check_number,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import digest
-from ansible_collections.cloudops.leveller.plugins.module_utils._strategies._common import HostHeap
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies._common import HostHeap, pool_label
 
 NAME = "balance"
 PARAMS = dict(COMMON_PARAMS)
@@ -60,14 +60,6 @@ def plan(snapshot, params=None):
     finish(result, placement, moves, params)
     result.bound = _bound(placement, result.after)
     return result
-
-
-def _pool_label(key):
-    az, aggregates = key
-    label = "az %s" % (az or "(none)") if az is not None else "all azs"
-    if aggregates is not None:
-        label += ", aggregates %s" % (",".join(aggregates) or "(none)")
-    return label
 
 
 def _level(placement, params):
@@ -117,11 +109,11 @@ def _level(placement, params):
         top_score, low_score = scores[top.name], scores[low.name]
         if top_score < min_load:
             done[key] = "%s: busiest host %s scores %.3f < min_load %g" % (
-                _pool_label(key), top.name, top_score, min_load)
+                pool_label(key), top.name, top_score, min_load)
             continue
         spread_ratio = ratio(top_score, low_score)
         if spread_ratio is not None and spread_ratio < min_diff:
-            done[key] = "%s: max/min - 1 = %.3f < min_diff %g" % (_pool_label(key), spread_ratio,
+            done[key] = "%s: max/min - 1 = %.3f < min_diff %g" % (pool_label(key), spread_ratio,
                                                                   min_diff)
             continue
         if source.name not in movable:

@@ -49,6 +49,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import digest
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import drain
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies._common import pool_label
 
 NAME = "consolidate"
 RESOURCE_NAMES = ("vcpus", "memory_mb", "disk_gb")
@@ -247,7 +248,7 @@ def plan(snapshot, params=None):
         # A budget is shared by every pool: the order is chosen for the whole plan.
         run.best_of(used)
     else:
-        for key in sorted(members, key=_pool_label):
+        for key in sorted(members, key=pool_label):
             run.best_of(members[key])
             run.one_more(members[key])
     moves, freed = run.moves, run.freed
@@ -620,14 +621,6 @@ def _empty(placement, host, pool, ceiling, wc, wm):
     return moves, None
 
 
-def _pool_label(key):
-    az, aggregates = key
-    label = "az %s" % (az or "(none)") if az is not None else "all azs"
-    if aggregates is not None:
-        label += ", aggregates %s" % (",".join(aggregates) or "(none)")
-    return label
-
-
 BOUND_RESOURCES = RESOURCE_NAMES + ("cpu_load", "memory_load")
 
 
@@ -829,11 +822,11 @@ def _bound(members, needed, freed, ceiling):
     freed_names = set(h.name for h in freed)
     pools = []
     total_before = total_after = total_need = 0
-    for key in sorted(members, key=_pool_label):
+    for key in sorted(members, key=pool_label):
         hosts = members[key]
         need, binding, facts = needed[key]
         after = len(hosts) - sum(1 for h in hosts if h.name in freed_names)
-        pools.append({"pool": _pool_label(key), "hosts_used_before": len(hosts), "hosts_used_after": after,
+        pools.append({"pool": pool_label(key), "hosts_used_before": len(hosts), "hosts_used_after": after,
                       "hosts_needed_at_least": need, "gap": after - need,
                       "cannot_be_emptied": facts["cannot_be_emptied"], "cannot_receive": facts["cannot_receive"],
                       "binding": binding})
