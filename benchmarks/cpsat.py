@@ -281,7 +281,7 @@ def _aggregate(used, ceiling, seconds, workers):
         for inst in host.instances.values():
             seen = flavors.setdefault(inst.flavor, [float("inf"), float("inf")])
             for metric in (0, 1):
-                seen[metric] = min(seen[metric], min(inst.by_mode[metric]))
+                seen[metric] = min(seen[metric], *inst.by_mode[metric])
             counts[(host.name, inst.flavor)] = counts.get((host.name, inst.flavor), 0) + 1
     kinds = sorted(flavors)
     emptied, receive, arrive = {}, {}, {}

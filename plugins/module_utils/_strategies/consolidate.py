@@ -488,7 +488,7 @@ def _empty_again(placement, host, receivers, origin, ceiling):
     for inst in sorted(back, key=lambda i: i.id):
         log.append((inst, (host, True)))
         placement.move(inst, placement.hosts[origin[inst.id]])
-    insts = [i for i in host.instances.values()] + back
+    insts = list(host.instances.values()) + back
     insts.sort(key=lambda i: (not i.groups, -i.flavor[1], -i.flavor[0], -i.flavor[2], i.id))
     for inst in insts:
         was = (inst.host, inst.moved)
