@@ -146,7 +146,8 @@ def _fmt(value, digits=3):
     return "-" if value is None else "%.*f" % (digits, value)
 
 
-def _render(head, lines):
+def render(head, lines):
+    """Rows of cells as a right-aligned text table, a rule under the head."""
     lines = [head] + lines
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
@@ -162,7 +163,7 @@ def table(rows):
     drains = [r for r in rows if r["case"].startswith("drain")]
     parts = []
     if cons:
-        parts.append(_render(
+        parts.append(render(
             ("hosts", "inst", "plan s", "cpu s", "load", "used before", "used after", "bound", "gap", "fixed",
              "no room", "moves", "GiB", "viol"),
             [(str(r["hosts"]), str(r["instances"]), "%.2f" % r["plan_seconds"], "%.2f" % r["plan_cpu_seconds"],
@@ -170,7 +171,7 @@ def table(rows):
               str(r["hosts_needed_at_least"]), str(r["gap"]), str(r["cannot_be_emptied"]), str(r["cannot_receive"]),
               str(r["moves"]), "%.0f" % r["gib_moved"], str(r["violations"])) for r in cons]))
     if drains:
-        parts.append(_render(
+        parts.append(render(
             ("hosts", "case", "plan s", "cpu s", "load", "drained", "blocking", "moves", "GiB", "stddev before>after",
              "max before>after", "makespan >= s", "estimate s", "viol"),
             [(str(r["hosts"]), r["case"], "%.2f" % r["plan_seconds"], "%.2f" % r["plan_cpu_seconds"],

@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from consolidate_drain import render  # noqa: E402
 from generate import generate  # noqa: E402
 
 try:
@@ -374,14 +375,7 @@ def pools_of(hosts, seed, seconds, workers=1, relaxed_seconds=None):
                   str(total("plan_bound")),
                   str(total("greedy") - total("cpsat")), str(total("cpsat") - total("cpsat_best_bound")),
                   str(total("cpsat_best_bound") - total("plan_bound")), ""))
-    lines = [head] + lines
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = []
-    for index, line in enumerate(lines):
-        out.append("  ".join(cell.rjust(widths[i]) for i, cell in enumerate(line)))
-        if index == 0:
-            out.append("  ".join("-" * w for w in widths))
-    text = "\n".join(out)
+    text = render(head, lines)
     bad = [r["pool"] for r in rows if r["cpsat"] is not None and r["plan_bound"] > r["cpsat"]]
     return {"hosts": hosts, "seed": seed, "greedy_seconds": round(greedy_seconds, 3), "seconds_per_pool": seconds,
             "workers": workers, "pools": rows, "table": text, "bound_above_solution": bad}
@@ -429,7 +423,7 @@ def main(argv=None):
                 hosts, seed, row["greedy"], row["cpsat"], row["cpsat_status"]))
     head = ("hosts", "seed", "inst", "used before", "greedy", "cp-sat", "status", "cp-sat bound", "plan bound",
             "bound ok", "greedy/opt-1", "greedy/found-1", "cp-sat s", "repack (moves)")
-    lines = [head]
+    lines = []
     for r in rows:
         lines.append((str(r["hosts"]), str(r["seed"]), str(r["instances"]), str(r["used_before"]),
                       str(r["greedy"]), str(r["cpsat"]), r["cpsat_status"], str(r["cpsat_best_bound"]),
@@ -439,13 +433,7 @@ def main(argv=None):
                       "-" if r["over_found"] is None else "%.1f %%" % (100 * r["over_found"]),
                       "%.1f" % r["cpsat_seconds"],
                       "%s (%s)" % (r["repack"], r["repack_moves"]) if "repack" in r else "-"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = []
-    for index, line in enumerate(lines):
-        out.append("  ".join(cell.rjust(widths[i]) for i, cell in enumerate(line)))
-        if index == 0:
-            out.append("  ".join("-" * w for w in widths))
-    text = "\n".join(out)
+    text = render(head, lines)
     print(text)
     worst = max([r["over_optimum"] for r in rows if r["over_optimum"] is not None] or [0.0])
     print("worst greedy / optimum - 1: %.1f %% (target <= 5 %%); optimum = CP-SAT's when OPTIMAL, else the best"

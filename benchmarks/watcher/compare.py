@@ -46,21 +46,18 @@ STRATEGIES = ("workload_stabilization", "workload_balance")
 TARGET = "workload_stabilization"
 
 
-def venv_python(home=None):
+def venv_python(home=None, variable="WATCHER_VENV", name="watcher-venv"):
+    """A benchmark venv's python (by default Watcher's; $variable overrides), or None when there is none."""
     default = os.path.join(os.path.expanduser("~"), ".cache", "cloudops-leveller")
     home = home or os.environ.get("LEVELLER_HOME") or default
-    venv = os.environ.get("WATCHER_VENV") or os.path.join(home, "watcher-venv")
+    venv = os.environ.get(variable) or os.path.join(home, name)
     python = os.path.join(venv, "bin", "python")
     return python if os.access(python, os.X_OK) else None
 
 
 def bench_python(home=None):
     """The bench venv's python (OR-Tools, for gib_bound.py), or None when there is none."""
-    default = os.path.join(os.path.expanduser("~"), ".cache", "cloudops-leveller")
-    home = home or os.environ.get("LEVELLER_HOME") or default
-    venv = os.environ.get("BENCH_VENV") or os.path.join(home, "bench-venv")
-    python = os.path.join(venv, "bin", "python")
-    return python if os.access(python, os.X_OK) else None
+    return venv_python(home, "BENCH_VENV", "bench-venv")
 
 
 def _loadavg():
