@@ -160,12 +160,17 @@ def _under_ceiling(inst, host, ceiling):
 
 def _best_fit(placement, inst, pool, ceiling):
     """The receiver with the least room left (RAM or disk) under the ceiling that takes inst, or (None, why)."""
-    order = pool.order
+    order, by_name = pool.order, pool.by_name
+    f0, f1, f2 = inst.flavor
     start = bisect.bisect_left(order, (inst.flavor[pool.resource] - EPSILON, ""))
     why = None
     for index in range(start, len(order)):
-        host = pool.by_name[order[index][1]]
-        if not _under_ceiling(inst, host, ceiling):
+        host = by_name[order[index][1]]
+        used, cap = host.used, host.cap
+        # The allocations of _under_ceiling inline first: most receivers fail here, and this
+        # loop is the planner's hottest.
+        if (used[0] + f0 > ceiling * cap[0] + EPSILON or used[1] + f1 > ceiling * cap[1] + EPSILON
+                or used[2] + f2 > ceiling * cap[2] + EPSILON or not _under_ceiling(inst, host, ceiling)):
             if why is None:
                 why = "above max_load_after %g" % ceiling
             continue
