@@ -151,6 +151,11 @@ def _under_ceiling(inst, host, ceiling):
     for index in (0, 1, 2):
         if used[index] + flavor[index] > ceiling * cap[index] + EPSILON:
             return False
+    return _load_under_ceiling(inst, host, ceiling)
+
+
+def _load_under_ceiling(inst, host, ceiling):
+    """The measured CPU and memory load part of _under_ceiling."""
     for metric in (0, 1):
         if host.measured[metric] and (host.abs[metric] + inst.contribution(host, metric)
                                       > ceiling * host.denom[metric] + EPSILON):
@@ -167,10 +172,10 @@ def _best_fit(placement, inst, pool, ceiling):
     for index in range(start, len(order)):
         host = by_name[order[index][1]]
         used, cap = host.used, host.cap
-        # The allocations of _under_ceiling inline first: most receivers fail here, and this
+        # _under_ceiling with its allocation checks inline: most receivers fail there, and this
         # loop is the planner's hottest.
         if (used[0] + f0 > ceiling * cap[0] + EPSILON or used[1] + f1 > ceiling * cap[1] + EPSILON
-                or used[2] + f2 > ceiling * cap[2] + EPSILON or not _under_ceiling(inst, host, ceiling)):
+                or used[2] + f2 > ceiling * cap[2] + EPSILON or not _load_under_ceiling(inst, host, ceiling)):
             if why is None:
                 why = "above max_load_after %g" % ceiling
             continue
