@@ -468,7 +468,8 @@ def _take(placement, inst, receivers, ceiling, skip=None):
         if (left + EPSILON < f1 or (best is not None and left >= best[0]) or dest is skip or dest is inst.host
                 or used[0] + f0 > ceiling * cap[0] + EPSILON or used[2] + f2 > ceiling * cap[2] + EPSILON):
             continue
-        if _under_ceiling(inst, dest, ceiling) and placement.fits(inst, dest) is None:
+        # The allocations are checked above (RAM through left): only the loads remain.
+        if _load_under_ceiling(inst, dest, ceiling) and placement.fits(inst, dest) is None:
             best = (left, dest)
     return best[1] if best is not None else None
 
