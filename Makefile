@@ -2,7 +2,7 @@
 #   make demo    install everything, start the local cloud, unbalance it, run playbooks/balance.yml
 #   make test    install everything and run every test layer (sanity, units, lint, docs, integration)
 #   make bench   planner benchmarks (table + JSON under benchmarks/results/)
-#   make cloud-up | cloud-down | cloud-status   the local cloud on its own
+#   make cloud-up | cloud-down | cloud-reset | cloud-status   the local cloud on its own
 SHELL := /bin/bash
 LEVELLER_HOME ?= $(HOME)/.cache/cloudops-leveller
 VENV ?= $(LEVELLER_HOME)/venv
@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help deps link demo test sanity units lint docs-lint integration bench \
-        cloud-install cloud-up cloud-down cloud-status clean
+        cloud-install cloud-up cloud-down cloud-reset cloud-status clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -37,6 +37,9 @@ cloud-up: cloud-install
 
 cloud-down:
 	@$(CLOUD) down
+
+cloud-reset: cloud-install
+	@$(CLOUD) reset
 
 cloud-status:
 	@$(CLOUD) status

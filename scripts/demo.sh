@@ -6,6 +6,9 @@ LEVELLER_HOME=${LEVELLER_HOME:-$HOME/.cache/cloudops-leveller}
 export PATH=$LEVELLER_HOME/venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$LEVELLER_HOME/collections
 eval "$(bash "$TOP/tests/integration/cloud/cloud.sh" env)"
+# Start from the same place every time, whatever an earlier demo or test run left behind
+# (its instances, a disabled host, a migration left hanging): the reset says what it removed.
+bash "$TOP/tests/integration/cloud/cloud.sh" reset
 python "$TOP/scripts/demo_unbalance.py"
 # The telemetry has to see the new instances before the snapshot: wait for a couple of
 # scrapes and a full rate window of the demo's CPU query.

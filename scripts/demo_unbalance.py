@@ -1,7 +1,8 @@
 """Make the local cloud deliberately unbalanced for `make demo`.
 
-Deletes the instances of an earlier demo (name prefix ``demo-``), then boots a busy pile on one
-host and a little on another, through the real Nova API (targeted boots, microversion 2.74).
+Runs after ``cloud.sh reset`` (scripts/demo.sh), so the cloud holds no instance and every host is
+enabled: boots a busy pile on one host and a little on two others, through the real Nova API
+(targeted boots, microversion 2.74).
 The instances carry ``leveller-test:cpu`` / ``leveller-test:memory`` metadata, which the local
 cloud's telemetry feeder turns into per-host Prometheus series.
 """
@@ -20,11 +21,10 @@ LAYOUT = [  # (host, count, cpu busy fraction, memory fraction)
 
 def main():
     conn = openstack.connect(cloud=os.environ.get('OS_CLOUD', 'leveller'))
-    old = [s for s in conn.compute.servers(all_projects=True) if s.name.startswith('demo-')]
-    for s in old:
-        conn.compute.delete_server(s.id)
-    for s in old:
-        conn.compute.wait_for_delete(s, interval=0.5, wait=120)
+    left = [s.name for s in conn.compute.servers(all_projects=True)]
+    if left:
+        sys.exit('demo: the cloud still holds %d instance(s) after the reset (%s); run '
+                 "'tests/integration/cloud/cloud.sh reset' and read what it says" % (len(left), ', '.join(sorted(left)[:5])))
     flavor = conn.compute.find_flavor('leveller.small', ignore_missing=False)
     image = conn.image.find_image('leveller-image', ignore_missing=False)
     n = 0

@@ -5,6 +5,9 @@
     cloudctl.py wait hypervisors N T
     cloudctl.py resources           flavors, image, demo project/user (idempotent)
     cloudctl.py wait-prometheus N T wait until Prometheus has CPU rates for N hosts
+    cloudctl.py reset [--dry-run]   back to the known start: no instance, no server group,
+                                    no aggregate, no allocation, every compute enabled, not
+                                    forced down and up; says what it removed or changed
 
 Run with the cloud venv's python; OS_CLIENT_CONFIG_FILE / OS_CLOUD are set by
 cloud.sh. Exits non-zero with a message naming what is missing.
@@ -165,6 +168,132 @@ def wait_prometheus(n, timeout):
         time.sleep(0.5)
 
 
+def _names(items, limit=12):
+    """'a, b, c' or 'a, b, ... (N in all)': what reset says it removed, short enough to read."""
+    items = sorted(items)
+    if len(items) <= limit:
+        return ', '.join(items)
+    return '%s, ... (%d in all)' % (', '.join(items[:limit]), len(items))
+
+
+def _wait_gone(conn, ids, timeout):
+    deadline = time.time() + timeout
+    left = set(ids)
+    while left and time.time() < deadline:
+        present = {s.id for s in conn.compute.servers(all_projects=True)}
+        left &= present
+        if left:
+            time.sleep(0.5)
+    return left
+
+
+def reset(dry_run=False):
+    """Bring the local cloud back to its known start and say every change made.
+
+    Tests and the demo start from here, whatever an earlier run left behind (its instances,
+    a host it disabled or forced down, a migration it left hanging when it was interrupted).
+    This is the project's own test cloud: nothing here is an operator's.
+    """
+    conn = connect()
+    said = []
+
+    def say(msg):
+        said.append(msg)
+        print('reset: %s%s' % ('would ' if dry_run else '', msg))
+
+    # 1. compute services first: an instance on a forced-down host cannot be deleted cleanly
+    resp = conn.compute.get('/os-services?binary=nova-compute', microversion='2.53')
+    for svc in sorted(resp.json()['services'], key=lambda s: s['host']):
+        body = {}
+        if svc.get('forced_down'):
+            body['forced_down'] = False
+        if svc['status'] != 'enabled':
+            body['status'] = 'enabled'
+        if not body:
+            continue
+        say('%s %s (was: %s%s)' % (
+            'clear forced_down on' if 'forced_down' in body else 'enable', svc['host'],
+            'forced down, ' if svc.get('forced_down') else '',
+            'disabled: %r' % (svc.get('disabled_reason') or '') if svc['status'] != 'enabled' else 'enabled'))
+        if dry_run:
+            continue
+        deadline = time.time() + 120
+        while True:
+            r = conn.compute.put('/os-services/%s' % svc['id'], json=body, microversion='2.53')
+            if r.status_code < 400:
+                break
+            if time.time() > deadline:
+                sys.exit('cloud.sh reset: Nova refused to clear %s on %s: HTTP %s %s' % (
+                    body, svc['host'], r.status_code, r.text[:300]))
+            time.sleep(3)  # un-forcing waits for a restarted compute to clean up its evacuations
+
+    # 2. migrations still running (an interrupted fault case): abort them, so no compute keeps
+    # copying an instance that is about to be deleted
+    servers = list(conn.compute.servers(details=True, all_projects=True))
+    for s in servers:
+        if s.task_state != 'migrating':
+            continue
+        r = conn.compute.get('/servers/%s/migrations' % s.id, microversion='2.24')
+        for m in (r.json().get('migrations', []) if r.status_code < 400 else []):
+            say('abort migration %s of %s (%s -> %s, %s)' % (
+                m['id'], s.name, m.get('source_compute'), m.get('dest_compute'), m.get('status')))
+            if not dry_run:
+                conn.compute.delete('/servers/%s/migrations/%s' % (s.id, m['id']), microversion='2.24')
+
+    # 3. every instance, whoever made it
+    if servers:
+        by_host = {}
+        for s in servers:
+            by_host.setdefault(s.compute_host or '(no host)', []).append(s.name)
+        say('delete %d instance(s): %s' % (len(servers), '; '.join(
+            '%s: %s' % (h, _names(n)) for h, n in sorted(by_host.items()))))
+    if servers and not dry_run:
+        for s in servers:
+            if s.task_state or s.status == 'ERROR':
+                # a task left half way blocks nothing in delete, but an ERROR instance keeps
+                # its allocations until reset: make both plain before deleting
+                conn.compute.reset_server_state(s, 'active')
+            conn.compute.delete_server(s.id, ignore_missing=True)
+        left = _wait_gone(conn, [s.id for s in servers], 120)
+        if left:
+            for sid in left:
+                conn.compute.reset_server_state(sid, 'error')
+                conn.compute.delete_server(sid, ignore_missing=True)
+            left = _wait_gone(conn, left, 60)
+        if left:
+            sys.exit('cloud.sh reset: %d instance(s) would not go away: %s; read the nova-compute logs under %s'
+                     % (len(left), ', '.join(sorted(left)), LOG))
+
+    # 4. server groups and aggregates made by tests
+    groups = list(conn.compute.server_groups(all_projects=True))
+    if groups:
+        say('delete %d server group(s): %s' % (len(groups), _names('%s (%s)' % (g.name, g.policy) for g in groups)))
+        if not dry_run:
+            for g in groups:
+                conn.compute.delete_server_group(g, ignore_missing=True)
+    for agg in list(conn.compute.aggregates()):
+        say('delete aggregate %s (hosts: %s, AZ %s)' % (agg.name, ', '.join(agg.hosts or []) or 'none',
+                                                         agg.availability_zone or 'none'))
+        if not dry_run:
+            for h in agg.hosts or []:
+                conn.compute.remove_host_from_aggregate(agg, h)
+            conn.compute.delete_aggregate(agg, ignore_missing=True)
+
+    # 5. allocations no instance explains (a migration record's, left by an interrupted move)
+    placement = conn.placement
+    for rp in placement.get('/resource_providers', microversion='1.14').json()['resource_providers']:
+        allocs = placement.get('/resource_providers/%s/allocations' % rp['uuid']).json().get('allocations', {})
+        for consumer, alloc in sorted(allocs.items()):
+            say('delete allocation of consumer %s on %s (%s)' % (
+                consumer, rp['name'], ', '.join('%s=%s' % kv for kv in sorted(alloc['resources'].items()))))
+            if not dry_run:
+                placement.delete('/allocations/%s' % consumer)
+
+    if not said:
+        print('reset: the cloud was already at its start (no instance, every compute enabled)')
+    return said
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == 'register':
@@ -173,6 +302,8 @@ def main(argv):
         resources()
     elif cmd == 'wait':
         wait(argv[2], int(argv[3]), float(argv[4]))
+    elif cmd == 'reset':
+        reset(dry_run='--dry-run' in argv[2:])
     elif cmd == 'wait-prometheus':
         wait_prometheus(int(argv[2]), float(argv[3]))
     else:
