@@ -481,7 +481,7 @@ def _settle(placement, inst, was):
 
 
 def _empty_again(placement, host, receivers, origin, ceiling):
-    """Instances that leave host (each now on its new host), or None with every tentative move undone.
+    """Instances whose destination changed (each now on its new host), or None with every tentative move undone.
 
     Instances planned onto host first go back to their source (emptied, so it receives nothing
     in the end) and leave from there, so every rule is checked against the move that will run.
@@ -510,7 +510,13 @@ def _empty_again(placement, host, receivers, origin, ceiling):
             return undo()
         log.append((inst, was))
         placement.move(inst, dest)
-    return insts
+    # Every instance whose destination changed: those of host, and the planned ones that
+    # _make_room sent elsewhere (their moves must be re-targeted too, or the plan would still
+    # send them where they no longer fit).
+    changed = {}
+    for inst, _was in log:
+        changed.setdefault(inst.id, inst)
+    return list(changed.values())
 
 
 def _make_room(placement, inst, receivers, origin, ceiling, log):

@@ -19,7 +19,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._plan import Pla
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import from_dict, parse_time
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import STRATEGIES, make_plan
 from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.planner.cloud import (
-    TAKEN_AT, clouds, group, host, instance, snapshot,
+    TAKEN_AT, clouds, group, host, instance, random_cloud, snapshot,
 )
 
 KEYS = ("vcpus", "memory_mb", "disk_gb")
@@ -484,3 +484,13 @@ def test_bound_never_exceeds_the_optimum(seed, ceiling):
         bound = plan["bound"]
         assert bound["hosts_needed_at_least"] <= best <= bound["hosts_used_after"]
         assert sum(p["hosts_needed_at_least"] for p in bound["by_pool"]) == bound["hosts_needed_at_least"]
+
+
+def test_improvement_phase_retargets_the_moves_it_makes_room_with():
+    # Found by test_improvement_phase_keeps_every_rule: _make_room sent an instance already
+    # planned onto a host elsewhere, but its move still named that host, so the plan put
+    # 69,632 MB on h04 (65,536 MB). Every move whose destination changed is rebuilt now.
+    chosen = {"max_load_after": 1.0, "max_moves": 0, "max_hosts": 0, "cooldown": 0, "cross_az": True,
+              "keep_aggregates": False, "max_parallel": 1, "max_per_host": 1}
+    test_improvement_phase_keeps_every_rule.hypothesis.inner_test(
+        cloud=random_cloud(7, 7, 3), chosen=chosen, tame=False)
