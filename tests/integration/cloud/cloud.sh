@@ -443,7 +443,7 @@ cmd_reset() {
   # every group of ours first, then start whatever is not running.
   local pf
   for pf in "$PIDS"/*.pid; do
-    [ -f "$pf" ] && kill -CONT -- "-$(cat "$pf")" 2>/dev/null || true
+    if [ -f "$pf" ]; then kill -CONT -- "-$(cat "$pf")" 2>/dev/null || true; fi
   done
   [ "${1:-}" = --dry-run ] || cmd_up
   export PATH=$VENV/bin:$PATH

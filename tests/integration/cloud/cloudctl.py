@@ -272,8 +272,8 @@ def reset(dry_run=False):
             for g in groups:
                 conn.compute.delete_server_group(g, ignore_missing=True)
     for agg in list(conn.compute.aggregates()):
-        say('delete aggregate %s (hosts: %s, AZ %s)' % (agg.name, ', '.join(agg.hosts or []) or 'none',
-                                                         agg.availability_zone or 'none'))
+        say('delete aggregate %s (hosts: %s, AZ %s)' % (
+            agg.name, ', '.join(agg.hosts or []) or 'none', agg.availability_zone or 'none'))
         if not dry_run:
             for h in agg.hosts or []:
                 conn.compute.remove_host_from_aggregate(agg, h)
