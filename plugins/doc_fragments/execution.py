@@ -44,6 +44,8 @@ options:
     description:
       - File to which one line per finished move is appended as it happens, so that
         C(tail -f) shows a long run live. The same lines are returned in RV(progress).
+      - The file is created (or narrowed to) mode C(0600), as it names the cloud's instances; a
+        missing folder is created C(0700). A file or folder that is a symlink is refused.
     type: path
   lock:
     description:
@@ -63,6 +65,8 @@ options:
     description:
       - Directory of the lock files. Defaults to C($XDG_RUNTIME_DIR/cloudops-leveller/locks), or
         C(~/.cache/cloudops-leveller/locks).
+      - Lock files are mode C(0600); a missing directory is created C(0700). A directory or lock
+        file that is a symlink is refused.
     type: path
 notes:
   - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)), so the lock

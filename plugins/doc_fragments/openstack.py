@@ -14,6 +14,9 @@ options:
   cloud:
     description:
       - Name of a cloud in C(clouds.yaml), or a dict with its settings.
+      - In a dict, the values of keys that name a secret (C(password), C(application_credential_secret),
+        C(token), C(passcode), C(totp), C(key), C(*_secret), ...), at any depth, are masked in the
+        module's results, messages and logs, as C(no_log) options are.
       - When neither O(cloud) nor O(auth) is given, the C(OS_*) environment variables and
         C(OS_CLOUD) are used, as the C(openstack) command line client does.
     type: raw
@@ -22,6 +25,7 @@ options:
       - Authentication settings (C(auth_url), C(username), C(password), C(project_name),
         C(user_domain_name), C(project_domain_name), C(application_credential_id), ...).
       - Overrides what O(cloud) sets.
+      - Every value of this dict is masked in the module's results, messages and logs.
     type: dict
   auth_type:
     description:

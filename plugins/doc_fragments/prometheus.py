@@ -16,6 +16,10 @@ options:
       - Base URL of the Prometheus HTTP API, with its route prefix if it has one, for example
         V(http://prometheus:9090) or V(https://monitor.example.org/prometheus).
       - A full query URL as seed 000 used it (V(http://prometheus:9090/api/v1/query)) works too.
+      - Credentials in the URL (V(https://user:password@prometheus:9090)) are sent as HTTP basic
+        authentication unless O(prometheus_username) or O(prometheus_token) is set. They are never
+        echoed; messages and the snapshot's C(sources.prometheus.url) show the URL without them,
+        and the password is masked in the module's results and logs.
       - Required when O(sources) contains V(prometheus).
       - Falls back to the environment variable E(LEVELLER_PROMETHEUS_URL), or if that is unset or
         empty, E(PROMETHEUS_QUERY_URL).

@@ -28,6 +28,9 @@ import os
 import socket
 import time
 
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import (
+    UnsafePath, open_private, prepare_private_file, private_dir)
+
 try:
     import fcntl
     HAS_FCNTL = True
@@ -47,6 +50,25 @@ def default_lock_dir():
     """Where lock files live unless the module's ``lock_dir`` says otherwise."""
     base = os.environ.get('XDG_RUNTIME_DIR') or os.path.join(os.path.expanduser('~'), '.cache')
     return os.path.join(base, 'cloudops-leveller', 'locks')
+
+
+def run_paths_problem(params):
+    """What is wrong with the files a moving run writes, checked before anything changes.
+
+    Creates ``progress_log`` mode 0600 (its folder 0700 if missing); refuses a progress log or
+    a lock folder that is a symlink. Returns a message naming the option, or None.
+    """
+    try:
+        prepare_private_file(params.get('progress_log'))
+    except (UnsafePath, OSError) as exc:
+        return 'progress_log: %s' % exc
+    lock_dir = params.get('lock_dir') or default_lock_dir()
+    if params.get('lock', True) and os.path.lexists(lock_dir):
+        try:
+            private_dir(lock_dir, create=False)
+        except UnsafePath as exc:
+            return 'lock_dir: %s' % exc
+    return None
 
 
 def cloud_key(auth_url, region=None, project=None):
@@ -106,9 +128,8 @@ class CloudLock(object):
         if not HAS_FCNTL:
             raise LockBusy('cannot lock: fcntl is not available on this platform (run the module on a '
                            'POSIX controller, or set lock=false at your own risk)')
-        if not os.path.isdir(self.lock_dir):
-            os.makedirs(self.lock_dir, 0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # 0600 in a 0700 folder, neither a symlink: the holder's purpose names the run.
+        fd = open_private(self.path, os.O_RDWR)
         start = self.clock()
         while True:
             try:

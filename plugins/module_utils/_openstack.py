@@ -10,6 +10,7 @@ Option names and behaviour follow openstack.cloud, so clouds.yaml, OS_* variable
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
 import traceback
 
 try:
@@ -21,7 +22,122 @@ except ImportError:
     HAS_OPENSTACKSDK = False
     OPENSTACKSDK_IMPORT_ERROR = traceback.format_exc()
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
+
+try:
+    from urllib.parse import unquote
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import unquote
+
+# Keys of a ``cloud`` dict (clouds.yaml settings) whose values are secrets: password,
+# application_credential_secret, token, passcode, totp, key, client_secret, ...
+SECRET_KEY = re.compile(r'pass|secret|token|totp|(^|_)key$|credential$', re.I)
+# scheme://userinfo@ in a URL, or in a message quoting one.
+URL_USERINFO = re.compile(r'(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\'"]*)@')
+# Query parameters that carry secrets (?token=..., &password=...).
+URL_SECRET_PARAM = re.compile(r'(?P<name>[?&][^=&#\s]*(?:token|password|passwd|secret|api_?key)[^=&#\s]*=)'
+                              r'[^&#\s\'"]*', re.I)
+REDACTED = '********'
+
+
+def redact_url(text):
+    """A URL (or a message quoting URLs) with the credentials it carries taken out.
+
+    In http(s) URLs the whole userinfo goes (a bare user part is often a token); in other
+    URIs (libvirt's ``qemu+ssh://user@host/system``) the user stays, as it names the login,
+    and only a ``:password`` goes. Secret-looking query values become ``********``.
+    """
+    if not text or not isinstance(text, str):
+        return text
+
+    def userinfo(m):
+        scheme, info = m.group('scheme'), m.group('userinfo')
+        if scheme.lower() in ('http://', 'https://'):
+            return scheme
+        return '%s%s@' % (scheme, info.split(':', 1)[0])
+
+    return URL_SECRET_PARAM.sub(lambda m: m.group('name') + REDACTED, URL_USERINFO.sub(userinfo, text))
+
+
+def url_secrets(value):
+    """The passwords and secret query values in the URLs inside ``value`` (any structure)."""
+    found = set()
+    if isinstance(value, dict):
+        for item in value.values():
+            found.update(url_secrets(item))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found.update(url_secrets(item))
+    elif isinstance(value, str) and '://' in value:
+        for m in URL_USERINFO.finditer(value):
+            info = m.group('userinfo')
+            secret = info.split(':', 1)[1] if ':' in info else (
+                info if m.group('scheme').lower() in ('http://', 'https://') else '')
+            found.update((secret, unquote(secret)))
+        for m in URL_SECRET_PARAM.finditer(value):
+            secret = m.group(0)[len(m.group('name')):]
+            found.update((secret, unquote(secret)))
+    found.discard('')
+    return found
+
+
+def cloud_secrets(cloud):
+    """The secret values of a ``cloud`` dict: every value under a secret-looking key, any depth."""
+    found = set()
+    if isinstance(cloud, dict):
+        for key, value in cloud.items():
+            if isinstance(value, (dict, list, tuple)):
+                found.update(cloud_secrets(value) if not SECRET_KEY.search(str(key))
+                             else _leaves(value))
+            elif SECRET_KEY.search(str(key)) and value is not None and not isinstance(value, bool):
+                found.add(str(value))
+    elif isinstance(cloud, (list, tuple)):
+        for item in cloud:
+            found.update(cloud_secrets(item))
+    found.discard('')
+    return found
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        out = set()
+        for item in value:
+            out.update(_leaves(item))
+        return out
+    return set() if value is None or isinstance(value, bool) else set([str(value)])
+
+
+class LevellerModule(AnsibleModule):
+    """AnsibleModule that keeps the secrets of a ``cloud`` dict and of URLs out of every output.
+
+    ``cloud`` cannot be ``no_log`` (a cloud name would then be masked wherever it appears), so
+    the secret values inside it, and the passwords of URLs in any option, are added to
+    ``no_log_values`` before anything is logged or returned: Ansible then masks them in
+    ``invocation.module_args``, messages, warnings, results and the target's journal/syslog.
+    """
+
+    def hide_secrets(self):
+        params = getattr(self, 'params', None) or {}
+        self.no_log_values.update(cloud_secrets(params.get('cloud')))
+        self.no_log_values.update(url_secrets(params))
+
+    def log(self, msg, log_args=None):
+        # The first line ("Invoked with ...") is built inside AnsibleModule.__init__, before
+        # any caller could add a value to no_log_values.
+        self.hide_secrets()
+        super(LevellerModule, self).log(remove_values(msg, self.no_log_values),
+                                        log_args=remove_values(log_args or {}, self.no_log_values))
+
+    def exit_json(self, **kwargs):
+        self.hide_secrets()
+        super(LevellerModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        self.hide_secrets()
+        super(LevellerModule, self).fail_json(msg=msg, **kwargs)
 
 
 def openstack_argument_spec():
@@ -116,5 +232,5 @@ def connect(module):
             hint = 'check clouds.yaml / OS_* variables for %s' % where
         else:
             hint = 'check that Keystone of %s is reachable (auth_url, validate_certs, ca_cert)' % where
-        module.fail_json(msg='Cannot connect to OpenStack: %s: %s' % (hint, exc), failure=failure)
+        module.fail_json(msg='Cannot connect to OpenStack: %s: %s' % (hint, redact_url(str(exc))), failure=failure)
     return conn

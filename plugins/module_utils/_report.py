@@ -3,13 +3,74 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run reports: a before/after table a person can read at a glance, and the same as an SVG picture.
 
-Pure functions over a plan (from level_plan) and, optionally, the result of live_migrate.
+Pure functions over a plan (from level_plan) and, optionally, the result of live_migrate; and
+the private folders and files that reports, progress logs and locks are written to.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+import stat
 from xml.sax.saxutils import escape
+
+# Reports, progress logs and locks name a cloud's hosts and instances: owner only.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class UnsafePath(Exception):
+    """A report, log or lock path that is a symlink: refused, with the path and the fix."""
+
+
+def private_dir(path, create=True):
+    """Check (and create, mode 0700) the folder of reports, logs or locks; return its path.
+
+    A folder that is a symlink is refused: whoever can re-point it could have a run write
+    its files (or take its lock) somewhere else.
+    """
+    if os.path.islink(path):
+        raise UnsafePath('%s is a symlink (to %s): reports, logs and locks are not written through '
+                         'symlinks; point the option at the real folder, or replace the link by a '
+                         'folder' % (path, os.path.realpath(path)))
+    if not os.path.isdir(path):
+        if not create:
+            raise UnsafePath('%s is not a folder' % path)
+        os.makedirs(path, DIR_MODE)
+        os.chmod(path, DIR_MODE)  # makedirs applies the umask
+    return path
+
+
+def open_private(path, flags=os.O_WRONLY | os.O_APPEND, create_dir=True):
+    """A file descriptor on ``path``, mode 0600, in a folder that is not a symlink.
+
+    The file itself may not be a symlink either (``O_NOFOLLOW``); an existing file left
+    readable by others is narrowed to 0600.
+    """
+    private_dir(os.path.dirname(os.path.abspath(path)), create=create_dir)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), FILE_MODE)
+    except OSError:
+        if os.path.islink(path):
+            raise UnsafePath('%s is a symlink (to %s): reports, logs and locks are not written '
+                             'through symlinks; remove the link (the run writes a new file)'
+                             % (path, os.path.realpath(path)))
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath('%s is not a regular file: point the option at a file' % path)
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    except Exception:
+        os.close(fd)
+        raise
+    return fd
+
+
+def prepare_private_file(path):
+    """Create ``path`` 0600 (or narrow it) before another writer appends to it by name."""
+    if path:
+        os.close(open_private(path))
 
 BAR = 20
 

@@ -254,15 +254,14 @@ msg:
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, connect, openstack_argument_spec)
+    FailureClass, LevellerModule, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, execution_argument_spec, execution_params_problem,
     lock_view, moves_from_plan, run_locked, summary_message)
-from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
 EVACUABLE = ('ACTIVE', 'SHUTOFF', 'ERROR')
 
@@ -345,6 +344,8 @@ class HostRun(object):
             totals = run_locked(executor, moves, lock, log, purpose, self.module.check_mode)
         except LockBusy as exc:
             self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
+        except UnsafePath as exc:  # nothing has moved: the lock is taken first
+            self.fail('lock_dir: %s' % exc)
         self.result.update(moves=[m.as_dict() for m in moves], totals=totals, progress=executor.progress,
                            stopped_by=executor.stopped_by, lock=lock_view(lock))
         return executor, totals
@@ -570,8 +571,9 @@ def main():
         max_per_host=dict(type='int', default=1),
         on_failure=dict(type='str', choices=['stop', 'continue']),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = execution_params_problem(module.params, ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'))
+    module = LevellerModule(argument_spec=argument_spec, supports_check_mode=True)
+    problem = (execution_params_problem(module.params, ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'))
+               or run_paths_problem(module.params))
     if problem:
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     if module.params['plan'] is not None and module.params['state'] != 'drained':

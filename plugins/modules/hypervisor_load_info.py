@@ -110,6 +110,8 @@ options:
         picks among them.
       - Connections are read-only. A URI no libvirt driver serves fails with RV(failure=configuration)
         before any host is read; a host that does not answer fails with RV(failure=unreachable).
+      - A password in a URI (V(qemu+ssh://user:password@host/system)) is left out of messages and
+        of the snapshot's C(sources.libvirt.uris), and masked in the module's results and logs.
     type: dict
   libvirt_availability_zone:
     description:
@@ -335,11 +337,11 @@ import os
 import tempfile
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerError, connect, openstack_argument_spec,
+    FailureClass, LevellerError, LevellerModule, connect, openstack_argument_spec, redact_url,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import gather as gather_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
@@ -428,9 +430,9 @@ def write_dest(module, path, snapshot):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_by=dict(prometheus_password=['prometheus_username']),
-                           mutually_exclusive=[('prometheus_token', 'prometheus_username')])
+    module = LevellerModule(argument_spec=argument_spec(), supports_check_mode=True,
+                            required_by=dict(prometheus_password=['prometheus_username']),
+                            mutually_exclusive=[('prometheus_token', 'prometheus_username')])
     p = module.params
     if 'prometheus' in p['sources'] and not prom.HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib('requests'), exception=prom.REQUESTS_IMPORT_ERROR,
@@ -463,7 +465,7 @@ def main():
     except LevellerError as exc:
         module.fail_json(msg=str(exc), failure=exc.failure)
     except Exception as exc:  # a bug, or an SDK error not classified: still say what it was
-        module.fail_json(msg='Unexpected error while taking the snapshot: %s' % exc,
+        module.fail_json(msg='Unexpected error while taking the snapshot: %s' % redact_url(str(exc)),
                          exception=traceback.format_exc(), failure=FailureClass.INCONSISTENT)
     result = dict(changed=False, snapshot=snapshot, summary=summary)
     if p['dest']:

@@ -220,15 +220,14 @@ msg:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, connect, openstack_argument_spec)
+    FailureClass, LevellerModule, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, check_hosts_known, diff_of, execution_argument_spec, execution_params_problem,
     lock_view, moves_from_plan, run_locked, summary_message)
-from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
 
 def _resolve_instance(nova, ref):
@@ -283,6 +282,9 @@ def run(module):
     except LockBusy as exc:
         module.fail_json(msg=str(exc), holder=exc.holder, failure=FailureClass.INCONSISTENT, moves=[],
                          totals={}, progress=[])
+    except UnsafePath as exc:  # nothing has moved: the lock is taken first
+        module.fail_json(msg='lock_dir: %s' % exc, failure=FailureClass.CONFIGURATION, moves=[],
+                         totals={}, progress=[])
 
     result = dict(
         changed=(totals['moved'] + totals['would_move']) > 0,
@@ -313,13 +315,13 @@ def main():
         max_per_host=dict(type='int', default=1),
         check_room=dict(type='bool', default=True),
     )
-    module = AnsibleModule(
+    module = LevellerModule(
         argument_spec=argument_spec,
         mutually_exclusive=[('instance', 'plan'), ('destination', 'plan')],
         required_one_of=[('instance', 'plan')],
         supports_check_mode=True,
     )
-    problem = execution_params_problem(module.params)
+    problem = execution_params_problem(module.params) or run_paths_problem(module.params)
     if problem:
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     try:

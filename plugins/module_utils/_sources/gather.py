@@ -12,7 +12,7 @@ import threading
 import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerError,
+    FailureClass, LevellerError, redact_url,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import nova as nova_source
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
@@ -223,7 +223,7 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         if inst_fetched:
             apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances, inst_units))
         source_info['prometheus'] = {
-            'url': prom_client.base,
+            'url': redact_url(prom_client.base),
             'queries': dict(queries, **dict(('instance_%s' % k, v) for k, v in instance_queries.items())),
             'last_sample_query': last_sample,
             'window': window_of(queries['cpu']),
@@ -260,7 +260,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         for n, m in measured.items():
             dom_loads.update(m[1])
         apply_instance_loads(instances, dom_loads)
-        source_info['libvirt'] = {'uris': dict(sorted(wanted.items())),
+        # The snapshot is stored and shared: no password of a URI goes into it.
+        source_info['libvirt'] = {'uris': dict((n, redact_url(u)) for n, u in sorted(wanted.items())),
                                   'interval': p.get('libvirt_sample_interval') or 5.0}
         if libvirt_only:
             # Say what a snapshot without Nova does not know, for whoever reads it later.

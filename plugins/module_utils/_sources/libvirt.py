@@ -33,7 +33,7 @@ except ImportError:
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerError,
+    FailureClass, LevellerError, redact_url,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import not_migratable_reason
 
@@ -189,12 +189,12 @@ def check_uri(name, uri):
     """Fail with a configuration error, before connecting, on a URI no libvirt driver serves."""
     if not isinstance(uri, str) or '://' not in uri:
         raise LevellerError('libvirt_uris: host %s has %r, not a libvirt URI such as '
-                            'qemu+ssh://user@%s/system or test:///default' % (name, uri, name),
+                            'qemu+ssh://user@%s/system or test:///default' % (name, redact_url(uri), name),
                             FailureClass.CONFIGURATION)
     driver = uri.split(':', 1)[0].split('+', 1)[0].lower()
     if driver not in KNOWN_DRIVERS:
         raise LevellerError('libvirt_uris: host %s has %s, whose driver %r is not a libvirt driver '
-                            '(known: %s)' % (name, uri, driver, ', '.join(KNOWN_DRIVERS)),
+                            '(known: %s)' % (name, redact_url(uri), driver, ', '.join(KNOWN_DRIVERS)),
                             FailureClass.CONFIGURATION)
 
 
@@ -219,9 +219,10 @@ def read_host(name, uri, interval):
         failure = _open_failure(exc)
         what = {FailureClass.CONFIGURATION: 'rejects the URI', FailureClass.PERMISSION: 'refuses access',
                 FailureClass.UNREACHABLE: 'is unreachable'}[failure]
-        raise LevellerError('libvirt of host %s at %s %s: %s' % (name, uri, what, exc), failure)
+        raise LevellerError('libvirt of host %s at %s %s: %s'
+                            % (name, redact_url(uri), what, redact_url(str(exc))), failure)
     if conn is None:
-        raise LevellerError('libvirt of host %s at %s is unreachable' % (name, uri),
+        raise LevellerError('libvirt of host %s at %s is unreachable' % (name, redact_url(uri)),
                             FailureClass.UNREACHABLE)
     try:
         info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
@@ -241,7 +242,8 @@ def read_host(name, uri, interval):
                 'domains': second['inventory']}
         return host, domains, node
     except libvirt.libvirtError as exc:
-        raise LevellerError('libvirt of host %s at %s failed: %s' % (name, uri, exc),
+        raise LevellerError('libvirt of host %s at %s failed: %s'
+                            % (name, redact_url(uri), redact_url(str(exc))),
                             FailureClass.UNREACHABLE)
     finally:
         try:

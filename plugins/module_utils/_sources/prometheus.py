@@ -24,8 +24,14 @@ except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerError,
+    FailureClass, LevellerError, redact_url,
 )
+
+try:
+    from urllib.parse import unquote, urlsplit
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import unquote
+    from urlparse import urlsplit
 
 DEFAULT_QUERY_CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))'
 DEFAULT_QUERY_MEMORY = '1 - (node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)'
@@ -46,8 +52,9 @@ def api_base(url):
     """
     url = (url or '').strip()
     if not re.match(r'^https?://', url):
-        raise LevellerError('prometheus_url %r is not an http(s) URL' % url, FailureClass.CONFIGURATION)
-    url = url.rstrip('/')
+        raise LevellerError('prometheus_url %r is not an http(s) URL' % redact_url(url),
+                            FailureClass.CONFIGURATION)
+    url = redact_url(url).rstrip('/')
     for tail in ('/api/v1/query', '/api/v1'):
         if url.endswith(tail):
             url = url[:-len(tail)]
@@ -55,18 +62,30 @@ def api_base(url):
     return url
 
 
+def url_credentials(url):
+    """(user, password) from the userinfo of ``url``, percent-decoded; (None, None) without."""
+    parts = urlsplit((url or '').strip())
+    if parts.username is None:
+        return None, None
+    return unquote(parts.username), unquote(parts.password or '')
+
+
 class PrometheusClient(object):
     """Instant queries over the HTTP API, counted."""
 
     def __init__(self, url, timeout=10, validate_certs=True, ca_cert=None, token=None,
                  username=None, password=None, session=None):
+        # The base is echoed in messages and stored in the snapshot, so it never carries the
+        # userinfo; credentials given as https://user:pass@host are sent as basic auth.
         self.base = api_base(url)
+        if not username and not token:
+            username, password = url_credentials(url)
         self.timeout = timeout
         self.verify = ca_cert if (validate_certs and ca_cert) else bool(validate_certs)
         self.headers = {'Accept': 'application/json'}
         if token:
             self.headers['Authorization'] = 'Bearer %s' % token
-        self.auth = (username, password) if username else None
+        self.auth = (username, password or '') if username else None
         self.session = session or requests.Session()
         self.queries = 0
 
@@ -82,9 +101,10 @@ class PrometheusClient(object):
                                      timeout=self.timeout, verify=self.verify)
         except requests.exceptions.SSLError as exc:
             raise LevellerError('Prometheus at %s: TLS verification failed (%s); set ca_cert or '
-                                'prometheus_validate_certs' % (self.base, exc), FailureClass.CONFIGURATION)
+                                'prometheus_validate_certs' % (self.base, redact_url(str(exc))),
+                                FailureClass.CONFIGURATION)
         except requests.exceptions.RequestException as exc:
-            raise LevellerError('Prometheus at %s is unreachable: %s' % (self.base, exc),
+            raise LevellerError('Prometheus at %s is unreachable: %s' % (self.base, redact_url(str(exc))),
                                 FailureClass.UNREACHABLE)
         return parse_response(name, promql, resp.status_code, resp.text, self.base)
 
@@ -104,7 +124,7 @@ def parse_response(name, promql, status_code, text, base='Prometheus'):
                                 'Prometheus base URL (with its route prefix, if any)?' % base,
                                 FailureClass.CONFIGURATION)
         raise LevellerError('Prometheus at %s answered the %s query with HTTP %s and no JSON: %s'
-                            % (base, name, status_code, (text or '')[:200]),
+                            % (base, name, status_code, redact_url((text or '')[:200])),
                             FailureClass.UNREACHABLE if status_code >= 500 else FailureClass.CONFIGURATION)
     if body.get('status') != 'success':
         kind = body.get('errorType') or 'error'

@@ -6,9 +6,12 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import time
 
 import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.cloudops.leveller.plugins.module_utils import _lock as lock_mod
@@ -29,8 +32,8 @@ def module_runner(monkeypatch, mod, defaults=None):
     def fail_json(self, **kw):
         raise Exit(kw, True)
 
-    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(AnsibleModule, 'fail_json', fail_json)
 
     def run(args):
         with patch_module_args(dict(defaults or {}, **args)):
@@ -49,4 +52,35 @@ def moving_module_runner(monkeypatch, tmp_path, mod, **defaults):
     run = module_runner(monkeypatch, mod, dict(defaults, poll_interval=0.01, lock_dir=str(tmp_path)))
     run.nova = nova
     run.lock_dir = str(tmp_path)
+    return run
+
+
+class _Journal(object):
+    """Stands in for systemd.journal: keeps what the module logs (message and fields)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, **fields):
+        self.sent.append(fields)
+
+
+def module_output(monkeypatch, capsys, mod, defaults=None):
+    """A function running ``mod.main()`` through the real exit_json/fail_json, as Ansible does.
+
+    It returns (the text the module printed, that text parsed, what it sent to the journal as
+    one string), so a test sees exactly what reaches the controller and the target's log.
+    """
+    journal = _Journal()
+    monkeypatch.setattr(basic, 'has_journal', True)
+    monkeypatch.setattr(basic, 'journal', journal, raising=False)
+
+    def run(args):
+        del journal.sent[:]
+        capsys.readouterr()
+        with patch_module_args(dict(defaults or {}, **args)):
+            with pytest.raises(SystemExit):
+                mod.main()
+        text = capsys.readouterr().out
+        return text, json.loads(text.strip().splitlines()[-1]), json.dumps(journal.sent, default=str)
     return run

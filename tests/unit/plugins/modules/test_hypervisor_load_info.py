@@ -9,6 +9,7 @@ __metaclass__ = type
 import json
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import LevellerError
@@ -43,8 +44,8 @@ def run(monkeypatch):
 
     monkeypatch.setattr(mod, 'connect', lambda module: FakeConn(make_cloud(1, 1)))
     monkeypatch.setattr(mod.gather_mod, 'gather', fake_gather)
-    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(AnsibleModule, 'fail_json', fail_json)
     for var in ('PROMETHEUS_QUERY_URL', 'PROMETHEUS_CPU_USED', 'PROMETHEUS_MEM_USED', 'OS_LIMIT_TO_AZ',
                 'PROMETHEUS_METRIC_WEIGHT_MEM', 'PROMETHEUS_METRIC_WEIGHT_CPU', 'LEVELLER_PROMETHEUS_URL'):
         monkeypatch.delenv(var, raising=False)
@@ -161,8 +162,8 @@ def test_libvirt_only_real_run_on_the_test_driver(monkeypatch, tmp_path):
         raise Exit(kw, True)
 
     monkeypatch.setattr(mod, 'connect', lambda module: pytest.fail('no cloud in libvirt-only mode'))
-    monkeypatch.setattr(mod.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(mod.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(AnsibleModule, 'fail_json', fail_json)
     monkeypatch.delenv('OS_LIMIT_TO_AZ', raising=False)
     dest = tmp_path / 'snap.json'
     with patch_module_args({'sources': ['libvirt'], 'libvirt_uris': {'kvm1': 'test:///default'},
