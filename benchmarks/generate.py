@@ -140,7 +140,7 @@ def generate(hosts=100, seed=1, per_host=20):
         del host["_hot"], host["_fill"]
     _add_groups(rng, host_list, by_host, len(instances))
     return {"version": 1, "taken_at": TAKEN_AT,
-            "sources": {"generator": "benchmarks/generate.py", "seed": seed, "hosts": hosts},
+            "sources": {"generator": {"script": "benchmarks/generate.py", "seed": seed, "hosts": hosts}},
             "hosts": host_list, "instances": instances}
 
 

@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
     SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
     LIVE_MIGRATABLE_POWER_STATES, POWER_STATES)
 
@@ -560,41 +561,33 @@ class Executor(object):
 
 
 def moves_from_plan(plan):
-    """Validate a level_plan plan and return its moves; raises ValueError naming the problem."""
+    """Check a whole plan against the plan contract and return its moves; ValueError names the field.
+
+    The contract is ``_schema.PLAN`` (every key known, every move with an instance, a source and
+    a destination); on top of it each instance moves at most once and never onto its own host.
+    """
     if not isinstance(plan, dict):
-        raise ValueError('plan must be a dict (the plan returned by cloudops.leveller.level_plan)')
-    version = plan.get('version', 1)
-    if version != 1:
-        raise ValueError('plan version %r is not supported (this collection reads version 1)' % version)
-    raw_moves = plan.get('moves')
-    if not isinstance(raw_moves, list):
-        raise ValueError('plan has no list "moves": pass the whole result of level_plan (its "plan" key)')
+        raise ValueError('plan: expected a mapping (the "plan" returned by cloudops.leveller.level_plan), got %s'
+                         % type(plan).__name__)
+    try:
+        schema.check(plan, schema.PLAN, 'plan')
+    except schema.SchemaError as exc:
+        raise ValueError('%s. Pass the "plan" that cloudops.leveller.level_plan returns, or a plan of '
+                         'the same form (docs/schema/plan-v1.schema.json)' % exc)
     moves = []
-    seen = set()
-    for i, raw in enumerate(raw_moves):
-        where = 'plan move %d' % (i + 1)
-        if not isinstance(raw, dict):
-            raise ValueError('%s is not a dict' % where)
-        instance = raw.get('instance')
-        if not instance or not isinstance(instance, str):
-            raise ValueError('%s has no "instance" (instance UUID)' % where)
+    seen = {}
+    for index, raw in enumerate(plan['moves']):
+        where = 'plan.moves[%d] (%s)' % (index, raw.get('name') or raw['instance'])
+        instance = raw['instance']
         if instance in seen:
-            raise ValueError('%s moves instance %s a second time; a plan moves each instance once'
-                             % (where, instance))
-        seen.add(instance)
-        source = raw.get('source')
-        if not source or not isinstance(source, str):
-            raise ValueError('%s (%s) has no "source" host' % (where, instance))
-        dest = raw.get('destination')
-        if dest is not None and not isinstance(dest, str):
-            raise ValueError('%s (%s) has a destination that is not a host name' % (where, instance))
-        wave = raw.get('wave', 1)
-        if isinstance(wave, bool) or not isinstance(wave, int) or wave < 1:
-            raise ValueError('%s (%s) has wave %r; waves are integers from 1' % (where, instance, wave))
-        kind = raw.get('kind', 'live')
-        if kind not in ('live', 'cold'):
-            raise ValueError('%s (%s) has kind %r; plans carry live or cold moves' % (where, instance, kind))
-        moves.append(Move(instance, source, dest or None, name=raw.get('name'), wave=wave, kind=kind))
+            raise ValueError('%s: moves instance %s a second time (plan.moves[%d] moves it already); a plan '
+                             'moves each instance once' % (where, instance, seen[instance]))
+        seen[instance] = index
+        if raw['source'] == raw['destination']:
+            raise ValueError('%s: source and destination are both %s; a move goes to another host'
+                             % (where, raw['source']))
+        moves.append(Move(instance, raw['source'], raw['destination'], name=raw.get('name'),
+                          wave=int(raw.get('wave', 1)), kind=raw.get('kind', 'live')))
     return moves
 
 

@@ -15,18 +15,21 @@ __metaclass__ = type
 import datetime
 import hashlib
 import json
-import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
+
 SCHEMA_VERSION = 1
-RESOURCES = ("vcpus", "memory_mb", "disk_gb")
+RESOURCES = schema.RESOURCE_KEYS
 METRICS = ("cpu", "memory")
-POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
-LOAD_SOURCES = ("prometheus", "libvirt", "none")
+POLICIES = tuple(schema.POLICIES)
+LOAD_SOURCES = tuple(schema.LOAD_SOURCES)
 PIN_METADATA_KEY = "leveller:pin"
 PIN_METADATA_VALUES = ("true", "yes", "1")
 PIN_TAG = "leveller-pin"
+MAX_FILE_BYTES = 512 * 2 ** 20
 
 
 class SnapshotError(ValueError):
@@ -163,82 +166,13 @@ class Snapshot:
                 "instances": [i.to_dict() for i in self.instances]}
 
 
-# ---------------------------------------------------------------- validation helpers
+# ---------------------------------------------------------------- loading
 
 def _fail(path, expected, value):
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     raise SnapshotError("%s: expected %s, got %s" % (path, expected, shown))
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-_INF = float("inf")
-
-
-def _number(obj, key, path, default=None, required=False, minimum=0.0, positive=False):
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise SnapshotError("%s.%s: required field is missing" % (path, key))
-        return default
-    kind = type(value)
-    if (kind is int or kind is float) and value < _INF and (value > 0 if positive else value >= minimum):
-        return value  # the common case, checked cheaply (NaN fails every comparison)
-    if positive:
-        if not _is_number(value) or value <= 0:
-            _fail("%s.%s" % (path, key), "a number > 0", value)
-    elif not _is_number(value) or (minimum is not None and value < minimum):
-        _fail("%s.%s" % (path, key), "a number >= %s" % (minimum if minimum else 0), value)
-    return value
-
-
-def _string(obj, key, path, default=None, required=False, choices=None):
-    if key not in obj or obj[key] is None:
-        if required:
-            raise SnapshotError("%s.%s: required field is missing" % (path, key))
-        return default
-    value = obj[key]
-    if not isinstance(value, str) or (required and not value):
-        _fail("%s.%s" % (path, key), "a non-empty string" if required else "a string", value)
-    if choices is not None and value not in choices:
-        _fail("%s.%s" % (path, key), "one of %s" % ", ".join(choices), value)
-    return value
-
-
-def _bool(obj, key, path, default):
-    if key not in obj or obj[key] is None:
-        return default
-    value = obj[key]
-    if not isinstance(value, bool):
-        _fail("%s.%s" % (path, key), "true or false", value)
-    return value
-
-
-def _mapping(obj, key, path, required=False):
-    if key not in obj or obj[key] is None:
-        if required:
-            raise SnapshotError("%s.%s: required field is missing" % (path, key))
-        return None
-    value = obj[key]
-    if not isinstance(value, dict):
-        _fail("%s.%s" % (path, key), "a mapping", value)
-    return value
-
-
-def _string_list(obj, key, path):
-    if key not in obj or obj[key] is None:
-        return []
-    value = obj[key]
-    if not isinstance(value, list):
-        _fail("%s.%s" % (path, key), "a list of strings", value)
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            _fail("%s.%s[%d]" % (path, key, index), "a string", item)
-    return list(value)
 
 
 def parse_time(value, path="taken_at"):
@@ -257,140 +191,102 @@ def parse_time(value, path="taken_at"):
     return parsed
 
 
-def _resources(obj, key, path, required=False, default=0, positive=False, need=("vcpus", "memory_mb")):
-    raw = _mapping(obj, key, path, required=required)
+def _given(raw, key, default):
+    """The value of an optional field; null means not given."""
+    value = raw.get(key)
+    return default if value is None else value
+
+
+def _resources(raw, default=0):
     if raw is None:
         return None
-    sub = "%s.%s" % (path, key)
-    values = {}
-    for resource in RESOURCES:
-        values[resource] = _number(raw, resource, sub, default=default,
-                                   required=required and resource in need, positive=positive)
-    return Resources(values["vcpus"], values["memory_mb"], values["disk_gb"])
+    return Resources(_given(raw, "vcpus", default), _given(raw, "memory_mb", default),
+                     _given(raw, "disk_gb", default))
 
 
-def _load(obj, key, path):
-    raw = _mapping(obj, key, path)
+def _load(raw):
     if raw is None:
         return Load()
-    sub = "%s.%s" % (path, key)
-    return Load(_number(raw, "cpu", sub), _number(raw, "memory", sub))
+    return Load(raw.get("cpu"), raw.get("memory"))
 
 
-def _server_groups(obj, path):
-    if "server_groups" not in obj or obj["server_groups"] is None:
-        return []
-    raw = obj["server_groups"]
-    if not isinstance(raw, list):
-        _fail(path + ".server_groups", "a list", raw)
-    groups = []
-    for index, item in enumerate(raw):
-        sub = "%s.server_groups[%d]" % (path, index)
-        if not isinstance(item, dict):
-            _fail(sub, "a mapping", item)
-        rules = _mapping(item, "rules", sub) or {}
-        limit = None
-        if rules.get("max_server_per_host") is not None:
-            limit = rules["max_server_per_host"]
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-                _fail(sub + ".rules.max_server_per_host", "an integer >= 1", limit)
-        groups.append(ServerGroup(
-            id=_string(item, "id", sub, required=True),
-            policy=_string(item, "policy", sub, required=True, choices=POLICIES),
-            name=_string(item, "name", sub),
-            max_server_per_host=limit,
-            members=_string_list(item, "members", sub)))
-    return groups
+def _server_group(raw):
+    limit = (raw.get("rules") or {}).get("max_server_per_host")
+    return ServerGroup(id=raw["id"], policy=raw["policy"], name=raw.get("name"),
+                       max_server_per_host=None if limit is None else int(limit),
+                       members=list(raw.get("members") or []))
 
 
-def _host(raw, index):
-    path = "hosts[%d]" % index
-    if not isinstance(raw, dict):
-        _fail(path, "a mapping", raw)
-    name = _string(raw, "name", path, required=True)
-    capacity = _resources(raw, "capacity", path, required=True)
-    instances = raw.get("instances")
-    if instances is not None and (not isinstance(instances, int) or isinstance(instances, bool)
-                                  or instances < 0):
-        _fail(path + ".instances", "an integer >= 0", instances)
-    host = Host(
-        name=name, capacity=capacity,
-        hypervisor_hostname=_string(raw, "hypervisor_hostname", path, default=name),
-        az=_string(raw, "az", path),
-        aggregates=sorted(set(_string_list(raw, "aggregates", path))),
-        enabled=_bool(raw, "enabled", path, True),
-        up=_bool(raw, "up", path, True),
-        forced_down=_bool(raw, "forced_down", path, False),
-        disabled_reason=_string(raw, "disabled_reason", path),
-        allocation_ratio=_resources(raw, "allocation_ratio", path, default=1.0, positive=True)
-        or Resources(1.0, 1.0, 1.0),
-        reserved=_resources(raw, "reserved", path) or Resources(),
-        load=_load(raw, "load", path),
-        load_source=_string(raw, "load_source", path, default="none", choices=LOAD_SOURCES),
-        instances=instances or 0,
+def _host(raw):
+    name = raw["name"]
+    return Host(
+        name=name, capacity=_resources(raw["capacity"]),
+        hypervisor_hostname=_given(raw, "hypervisor_hostname", name),
+        az=raw.get("az"),
+        aggregates=sorted(set(raw.get("aggregates") or [])),
+        enabled=_given(raw, "enabled", True),
+        up=_given(raw, "up", True),
+        forced_down=_given(raw, "forced_down", False),
+        disabled_reason=raw.get("disabled_reason"),
+        allocation_ratio=_resources(raw.get("allocation_ratio"), 1.0) or Resources(1.0, 1.0, 1.0),
+        reserved=_resources(raw.get("reserved")) or Resources(),
+        load=_load(raw.get("load")),
+        load_source=_given(raw, "load_source", "none"),
+        instances=int(raw.get("instances") or 0),
     )
-    used = _resources(raw, "used", path)
-    return host, used
 
 
 def _instance(raw, index, host_names):
     path = "instances[%d]" % index
-    if not isinstance(raw, dict):
-        _fail(path, "a mapping", raw)
-    ident = _string(raw, "id", path, required=True)
-    host = _string(raw, "host", path, required=True)
-    if host not in host_names:
-        _fail(path + ".host", "the name of a host in hosts[]", host)
-    flavor_raw = _mapping(raw, "flavor", path, required=True)
-    flavor = _resources(raw, "flavor", path, required=True)
-    metadata = _mapping(raw, "metadata", path) or {}
+    if raw["host"] not in host_names:
+        _fail(path + ".host", "the name of a host in hosts[]", raw["host"])
     last_moved_at = raw.get("last_moved_at")
     if last_moved_at is not None:
         parse_time(last_moved_at, path + ".last_moved_at")
+    ident = raw["id"]
     return Instance(
-        id=ident, host=host, flavor=flavor,
-        name=_string(raw, "name", path, default=ident),
-        flavor_name=_string(flavor_raw, "name", path + ".flavor"),
-        project=_string(raw, "project", path),
-        status=_string(raw, "status", path, default="ACTIVE"),
-        task_state=_string(raw, "task_state", path),
-        power_state=_string(raw, "power_state", path),
-        locked=_bool(raw, "locked", path, False),
-        load=_load(raw, "load", path),
-        server_groups=_server_groups(raw, path),
-        metadata=dict(metadata),
-        tags=_string_list(raw, "tags", path),
-        migratable=_bool(raw, "migratable", path, True),
-        not_migratable_reason=_string(raw, "not_migratable_reason", path),
+        id=ident, host=raw["host"], flavor=_resources(raw["flavor"]),
+        name=_given(raw, "name", ident),
+        flavor_name=raw["flavor"].get("name"),
+        project=raw.get("project"),
+        status=_given(raw, "status", "ACTIVE"),
+        task_state=raw.get("task_state"),
+        power_state=raw.get("power_state"),
+        locked=_given(raw, "locked", False),
+        load=_load(raw.get("load")),
+        server_groups=[_server_group(g) for g in raw.get("server_groups") or []],
+        metadata=dict(raw.get("metadata") or {}),
+        tags=list(raw.get("tags") or []),
+        migratable=_given(raw, "migratable", True),
+        not_migratable_reason=raw.get("not_migratable_reason"),
         last_moved_at=last_moved_at,
     )
 
 
 def from_dict(data):
-    """Validate a snapshot dict and return a Snapshot; raises SnapshotError naming the field."""
+    """Validate a snapshot dict and return a Snapshot; raises SnapshotError naming the field.
+
+    The contract is ``_schema.SNAPSHOT`` (every key known, every number finite and in range);
+    on top of it: host names and instance ids are unique, each instance names a host of the
+    snapshot, and timestamps are real dates.
+    """
     if not isinstance(data, dict):
         _fail("snapshot", "a mapping", data)
-    version = data.get("version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        _fail("version", "%d (this planner reads snapshot version %d)" % (SCHEMA_VERSION, SCHEMA_VERSION),
-              version)
-    if data.get("taken_at") is None:
-        raise SnapshotError("taken_at: required field is missing")
+    try:
+        schema.check(data, schema.SNAPSHOT)
+    except schema.SchemaError as exc:
+        raise SnapshotError(str(exc))
     parse_time(data["taken_at"])
-    sources = _mapping(data, "sources", "snapshot") or {}
-    for key in ("hosts", "instances"):
-        if not isinstance(data.get(key, []), list):
-            _fail(key, "a list", data.get(key))
     hosts = []
     used_given = {}
     names = set()
     for index, raw in enumerate(data.get("hosts") or []):
-        host, used = _host(raw, index)
+        host = _host(raw)
         if host.name in names:
             _fail("hosts[%d].name" % index, "a unique host name", host.name)
         names.add(host.name)
         hosts.append(host)
-        used_given[host.name] = used
+        used_given[host.name] = _resources(raw.get("used"))
     instances = []
     ids = set()
     counts = dict.fromkeys(names, 0)
@@ -413,7 +309,7 @@ def from_dict(data):
         if not host.instances:
             host.instances = counts[host.name]
     return Snapshot(taken_at=data["taken_at"], hosts=hosts, instances=instances,
-                    sources=dict(sources), version=SCHEMA_VERSION)
+                    sources=dict(data.get("sources") or {}), version=SCHEMA_VERSION)
 
 
 def validate(data):
@@ -428,11 +324,22 @@ def to_dict(snapshot):
 
 def load_file(path):
     """Read a snapshot from a JSON (or, when PyYAML is present, YAML) file and validate it."""
+    if os.path.isdir(path):
+        raise SnapshotError("snapshot_file: %s is a directory; give the snapshot file written by "
+                            "hypervisor_load_info (its snapshot, saved as JSON)" % path)
     try:
-        with open(path, "r") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except (IOError, OSError) as exc:
         raise SnapshotError("snapshot_file: cannot read %s: %s" % (path, exc))
+    if len(raw) > MAX_FILE_BYTES:
+        raise SnapshotError("snapshot_file: %s is larger than %d MiB; a snapshot of 10,000 hosts is about "
+                            "100 MiB: is it the right file?" % (path, MAX_FILE_BYTES // 2 ** 20))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SnapshotError("snapshot_file: %s is not UTF-8 text (byte %d): save the snapshot as UTF-8 JSON"
+                            % (path, exc.start))
     try:
         data = json.loads(text)
     except ValueError as json_error:

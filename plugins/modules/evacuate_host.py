@@ -578,6 +578,11 @@ def main():
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     if module.params['plan'] is not None and module.params['state'] != 'drained':
         module.fail_json(msg='plan is only used with state=drained')
+    if module.params['plan'] is not None:
+        try:
+            moves_from_plan(module.params['plan'])  # the whole plan, before any connection
+        except ValueError as exc:
+            module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
     try:
         run = HostRun(module)
         getattr(run, module.params['state'])()

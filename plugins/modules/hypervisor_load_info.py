@@ -145,13 +145,16 @@ options:
     default: 5.0
   weight_cpu:
     description:
-      - Weight of CPU in a combined score, passed on to the planner as C(sources.weights.cpu).
+      - Weight of CPU in a host's score, from 0 to 100, recorded in the snapshot as
+        C(sources.weights.cpu). M(cloudops.leveller.level_plan) uses it as the default of its own
+        O(cloudops.leveller.level_plan#module:weight_cpu); a weight given to the planner wins.
         Nothing in this module uses it.
       - Falls back to the environment variable E(PROMETHEUS_METRIC_WEIGHT_CPU) (seed 000).
     type: float
   weight_memory:
     description:
-      - Weight of memory in a combined score, passed on as C(sources.weights.memory).
+      - Weight of memory in a host's score, from 0 to 100, recorded as C(sources.weights.memory),
+        the default of the planner's O(cloudops.leveller.level_plan#module:weight_memory).
       - Falls back to the environment variable E(PROMETHEUS_METRIC_WEIGHT_MEM) (seed 000).
     type: float
   dest:
@@ -445,6 +448,10 @@ def main():
     for key in ('page_size', 'placement_workers'):
         if p[key] < 1:
             module.fail_json(msg='%s must be at least 1' % key, failure=FailureClass.CONFIGURATION)
+    for key in ('weight_cpu', 'weight_memory'):
+        if p[key] is not None and not 0 <= p[key] <= 100:  # NaN fails too
+            module.fail_json(msg='%s must be from 0 to 100 (got %s); it is the planner\'s default weight'
+                                 % (key, p[key]), failure=FailureClass.CONFIGURATION)
     if p['libvirt_sample_interval'] <= 0:
         module.fail_json(msg='libvirt_sample_interval must be > 0', failure=FailureClass.CONFIGURATION)
     for key, value in sorted(p['libvirt_allocation_ratio'].items()):

@@ -33,6 +33,10 @@ options:
     description:
       - The snapshot, as returned by M(cloudops.leveller.hypervisor_load_info) (its C(snapshot) key).
       - Exactly one of O(snapshot) and O(snapshot_file) is required.
+      - "The contract is strict (C(docs/schema/snapshot-v1.schema.json)): an unknown key at any level,
+        a load outside 0..1, a size no host has or a number that is not finite fails with the field's
+        path, the known keys and a near miss, for example C(hosts[0].allocation_ratio.vcpu: unknown key;
+        known: vcpus, memory_mb, disk_gb), then: did you mean vcpus?"
     type: dict
   snapshot_file:
     description:
@@ -48,10 +52,15 @@ options:
     choices: [balance, consolidate, drain, overload]
     default: balance
   weight_cpu:
-    description: Weight of the CPU load in a host's score. Default V(1).
+    description:
+      - Weight of the CPU load in a host's score.
+      - Default the snapshot's C(sources.weights.cpu) (the gatherer's
+        O(cloudops.leveller.hypervisor_load_info#module:weight_cpu)), else V(1).
     type: float
   weight_memory:
-    description: Weight of the memory load in a host's score. Default V(1).
+    description:
+      - Weight of the memory load in a host's score.
+      - Default the snapshot's C(sources.weights.memory), else V(1).
     type: float
   min_load:
     description:

@@ -246,6 +246,11 @@ def _resolve_instance(nova, ref):
 
 def run(module):
     p = module.params
+    if p['plan'] is not None:
+        try:
+            moves_from_plan(p['plan'])  # the whole plan, before any connection
+        except ValueError as exc:
+            module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
     conn = connect(module)
     nova = Nova(conn)
     try:

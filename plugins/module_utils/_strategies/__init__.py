@@ -20,11 +20,20 @@ STRATEGIES = {
 
 
 def make_plan(snapshot, strategy, params=None):
-    """Run one strategy on a Snapshot and return the Plan."""
+    """Run one strategy on a Snapshot and return the Plan.
+
+    The weights the snapshot was gathered with (``sources.weights``) are the defaults of
+    ``weight_cpu`` and ``weight_memory``; a weight given in ``params`` wins.
+    """
     module = STRATEGIES.get(strategy)
     if module is None:
         raise PlanError("strategy: expected one of %s, got %r"
                         % (", ".join(sorted(STRATEGIES)), strategy))
+    params = dict(params or {})
+    weights = (snapshot.sources or {}).get("weights") or {}
+    for metric in ("cpu", "memory"):
+        if params.get("weight_" + metric) is None and weights.get(metric) is not None:
+            params["weight_" + metric] = weights[metric]
     # A plan allocates many small objects and frees none until it returns: the cyclic garbage
     # collector would only rescan them (a quarter of the time at 1,000 hosts), so it is paused
     # while planning and turned back on afterwards if it was on.

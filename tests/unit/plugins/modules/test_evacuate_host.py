@@ -70,7 +70,7 @@ def test_drain_leaves_shutoff_instances_and_fails_when_not_empty(env):
 def test_drain_plan_that_does_not_place_everything_moves_nothing(env):
     env.nova.add('u1', 'c1')
     env.nova.add('u2', 'c1')
-    plan = {'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2', 'wave': 1}],
+    plan = {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2', 'wave': 1}],
             'skipped': [{'kind': 'instance', 'id': 'u2', 'name': 'vm-u2', 'reason': 'no room', 'host': 'c1'},
                         {'kind': 'host', 'name': 'c3', 'reason': 'not a destination: disabled'}]}
     out = env({'host': 'c1', 'state': 'drained', 'plan': plan})

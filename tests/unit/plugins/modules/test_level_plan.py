@@ -23,7 +23,7 @@ def run(monkeypatch):
 
 
 def cloud():
-    insts = [instance("i%d" % n, "a", cpu=0.8 * 32 / 8.0) for n in range(4)]
+    insts = [instance("i%d" % n, "a", vcpus=8, cpu=0.8) for n in range(4)]
     return snapshot([host("a", cpu=0.8, memory=0.1), host("b", cpu=0.1, memory=0.1)], insts)
 
 
@@ -65,8 +65,8 @@ def test_bad_snapshot_names_the_field(run):
     bad['hosts'][1]['capacity']['memory_mb'] = 'abc'
     out = run({'snapshot': bad})
     assert out.failed
-    assert out.result['msg'] == ("invalid snapshot: hosts[1].capacity.memory_mb: expected a number >= 0,"
-                                 " got 'abc'")
+    assert out.result['msg'] == ("invalid snapshot: hosts[1].capacity.memory_mb: expected a number from 0"
+                                 " to 67108864, got 'abc'")
 
 
 def test_parameter_of_the_other_strategy_is_refused(run):

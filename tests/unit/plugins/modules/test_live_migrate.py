@@ -31,8 +31,17 @@ def test_moves_one_instance_by_name(env):
 @pytest.mark.parametrize('args, words', [
     ({'instance': 'nope', 'destination': 'c2'}, "unknown instance 'nope'"),
     ({'instance': 'web-1', 'destination': 'c99'}, 'unknown host(s) c99'),
-    ({'plan': {'moves': [{'instance': 'u1'}]}}, 'no "source"'),
-    ({'plan': {'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'cX'}]}}, 'unknown host(s) cX'),
+    ({'plan': {'version': 1, 'moves': [{'instance': 'u1'}]}}, 'plan.moves[0].source: required field is missing'),
+    ({'plan': {'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2'}]}},
+     'plan.version: required field is missing'),
+    ({'plan': {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'dest': 'c2'}]}},
+     'plan.moves[0].destination: required field is missing'),
+    ({'plan': {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2', 'dest': 'c2'}]}},
+     'plan.moves[0].dest: unknown key; known: instance, name, source, destination'),
+    ({'plan': {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'destination': ''}]}},
+     "plan.moves[0].destination: expected a non-empty string, got ''"),
+    ({'plan': {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'cX'}]}},
+     'unknown host(s) cX'),
 ])
 def test_bad_input_fails_before_any_move(env, args, words):
     env.nova.add('u1', 'c1', name='web-1')

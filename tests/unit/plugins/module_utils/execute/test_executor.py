@@ -324,22 +324,45 @@ def test_summary_message():
 
 
 def test_moves_from_plan_reads_the_plan_contract():
-    plan = {'version': 1, 'strategy': 'balance', 'snapshot_digest': 'sha256:00', 'moves': [
+    plan = {'version': 1, 'strategy': 'balance', 'snapshot_digest': 'sha256:' + '0' * 64, 'moves': [
         {'instance': 'u1', 'name': 'web-1', 'source': 'c1', 'destination': 'c3', 'wave': 2},
-        {'instance': 'u2', 'name': 'web-2', 'source': 'c2', 'destination': None, 'wave': 1}]}
+        {'instance': 'u2', 'name': 'web-2', 'source': 'c2', 'destination': 'c4', 'wave': 1, 'kind': 'cold'}]}
     moves = moves_from_plan(plan)
-    assert [(m.instance, m.source, m.destination, m.wave, m.name) for m in moves] == [
-        ('u1', 'c1', 'c3', 2, 'web-1'), ('u2', 'c2', None, 1, 'web-2')]
+    assert [(m.instance, m.source, m.destination, m.wave, m.name, m.kind) for m in moves] == [
+        ('u1', 'c1', 'c3', 2, 'web-1', 'live'), ('u2', 'c2', 'c4', 1, 'web-2', 'cold')]
+
+
+def _move(**fields):
+    move = {'instance': 'u', 'source': 'c1', 'destination': 'c2'}
+    move.update(fields)
+    return move
 
 
 @pytest.mark.parametrize('plan, words', [
-    ([], 'must be a dict'),
-    ({'version': 2, 'moves': []}, 'version 2'),
-    ({'version': 1}, 'no list "moves"'),
-    ({'moves': [{'source': 'c1'}]}, 'has no "instance"'),
-    ({'moves': [{'instance': 'u', 'destination': 'c1'}]}, 'no "source"'),
-    ({'moves': [{'instance': 'u', 'source': 'c1', 'wave': 0}]}, 'wave 0'),
-    ({'moves': [{'instance': 'u', 'source': 'c1'}, {'instance': 'u', 'source': 'c2'}]}, 'second time'),
+    ([], 'plan: expected a mapping'),
+    ({'version': 2, 'moves': []}, 'plan.version: expected 1, got 2'),
+    ({'moves': []}, 'plan.version: required field is missing'),
+    ({'version': 1}, 'plan.moves: required field is missing'),
+    ({'version': 1, 'moves': {}}, 'plan.moves: expected a list'),
+    ({'version': 1, 'moves': [{'source': 'c1', 'destination': 'c2'}]}, 'plan.moves[0].instance: required field'),
+    ({'version': 1, 'moves': [{'instance': 'u', 'destination': 'c1'}]}, 'plan.moves[0].source: required field'),
+    ({'version': 1, 'moves': [{'instance': 'u', 'source': 'c1'}]}, 'plan.moves[0].destination: required field'),
+    ({'version': 1, 'moves': [_move(destination='')]}, "plan.moves[0].destination: expected a non-empty string, got ''"),
+    ({'version': 1, 'moves': [_move(destination=None)]}, 'plan.moves[0].destination: expected a non-empty string'),
+    ({'version': 1, 'moves': [_move(destination=7)]}, 'plan.moves[0].destination: expected a non-empty string, got 7'),
+    ({'version': 1, 'moves': [{'instance': 'u', 'source': 'c1', 'dest': 'c2'}]},
+     'plan.moves[0].destination: required field is missing'),
+    ({'version': 1, 'moves': [_move(dest='c3')]},
+     'plan.moves[0].dest: unknown key; known: instance, name, source, destination, wave, kind, reason,'),
+    ({'version': 1, 'moves': [_move(dest='c3')]}, '(did you mean destination?)'),
+    ({'version': 1, 'moves': [_move(wave=0)]}, 'plan.moves[0].wave: expected an integer >= 1, got 0'),
+    ({'version': 1, 'moves': [_move(wave=True)]}, 'plan.moves[0].wave: expected an integer >= 1, got True'),
+    ({'version': 1, 'moves': [_move(kind='evacuate')]}, 'plan.moves[0].kind: expected one of live, cold'),
+    ({'version': 1, 'moves': [_move(destination='c1')]}, 'plan.moves[0] (u): source and destination are both c1'),
+    ({'version': 1, 'moves': [_move(), _move(destination='c3')]},
+     'plan.moves[1] (u): moves instance u a second time (plan.moves[0] moves it already)'),
+    ({'version': 1, 'moves': [], 'extra': 1}, 'plan.extra: unknown key; known: version, strategy'),
+    ({'version': 1, 'moves': [], 'snapshot_digest': 'abc'}, 'plan.snapshot_digest: expected sha256:<64 hex digits>'),
 ])
 def test_malformed_plans_are_refused_with_the_reason(plan, words):
     with pytest.raises(ValueError) as err:

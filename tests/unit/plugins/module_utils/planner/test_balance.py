@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 import json
 import os
 import subprocess
@@ -29,7 +31,10 @@ def plan_of(cloud, strategy="balance", **params):
 def two_hosts(busy_cpu=0.8, idle_cpu=0.2, memory=0.0, count=8):
     """Host a carries count identical instances sharing busy_cpu; host b is empty at idle_cpu."""
     hosts = [host("a", cpu=busy_cpu, memory=memory), host("b", cpu=idle_cpu, memory=memory)]
-    insts = [instance("i%d" % n, "a", cpu=busy_cpu * 32 / (2.0 * count)) for n in range(count)]
+    # Each instance is busy on busy_cpu * 32 / count cores, as a fraction (<= 1) of its own vCPUs.
+    cores = busy_cpu * 32.0 / count
+    vcpus = max(2, int(math.ceil(cores)))
+    insts = [instance("i%d" % n, "a", vcpus=vcpus, cpu=cores / vcpus) for n in range(count)]
     return snapshot(hosts, insts)
 
 
@@ -171,7 +176,7 @@ def test_capacity_with_allocation_ratio_and_reserved():
     b["reserved"]["memory_mb"] = 4096
     assert len(plan_of(cloud)["moves"]) == 1
     b["reserved"]["memory_mb"] = 0
-    b["allocation_ratio"]["vcpus"] = 0.0625  # 32 * 0.0625 = 2 vCPUs: one instance fits
+    b["allocation_ratio"]["vcpus"] = 13 / 32.0  # 13 vCPUs schedulable: one 13-vCPU instance fits
     assert len(plan_of(cloud, max_moves=0)["moves"]) == 1
 
 
@@ -275,7 +280,7 @@ def test_instances_kept_on_a_stuck_busiest_host_say_why():
     hosts = [host("a", cpu=0.9), host("b", cpu=0.1)]
     g = group("g", "anti-affinity", ["i1", "i2"])
     insts = [instance("i1", "a", cpu=1.0, groups=[g]), instance("i2", "b", groups=[g]),
-             instance("huge", "a", vcpus=8, cpu=3.35)]
+             instance("huge", "a", vcpus=28, cpu=26.8 / 28)]
     plan = plan_of(snapshot(hosts, insts), max_moves=0)
     assert plan["moves"] == []
     reasons = dict((s["id"], s["reason"]) for s in plan["skipped"] if s["kind"] == "instance")

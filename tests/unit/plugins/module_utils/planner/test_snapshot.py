@@ -41,12 +41,12 @@ def base():
     (lambda d: d.update(taken_at="yesterday"), "taken_at: expected an ISO-8601 timestamp"),
     (lambda d: d.update(hosts={}), "hosts: expected a list"),
     (lambda d: d["hosts"][1]["capacity"].update(memory_mb="abc"),
-     "hosts[1].capacity.memory_mb: expected a number >= 0, got 'abc'"),
+     "hosts[1].capacity.memory_mb: expected a number from 0 to 67108864, got 'abc'"),
     (lambda d: d["hosts"][0]["capacity"].pop("vcpus"), "hosts[0].capacity.vcpus: required field is missing"),
     (lambda d: d["hosts"][0].pop("capacity"), "hosts[0].capacity: required field is missing"),
     (lambda d: d["hosts"][0]["allocation_ratio"].update(vcpus=0),
-     "hosts[0].allocation_ratio.vcpus: expected a number > 0, got 0"),
-    (lambda d: d["hosts"][0]["load"].update(cpu=-0.1), "hosts[0].load.cpu: expected a number >= 0"),
+     "hosts[0].allocation_ratio.vcpus: expected a number > 0 and <= 1000, got 0"),
+    (lambda d: d["hosts"][0]["load"].update(cpu=-0.1), "hosts[0].load.cpu: expected a number from 0 to 1, got -0.1"),
     (lambda d: d["hosts"][0].update(enabled="yes"), "hosts[0].enabled: expected true or false, got 'yes'"),
     (lambda d: d["hosts"][0].update(load_source="snmp"), "hosts[0].load_source: expected one of"),
     (lambda d: d["hosts"][1].update(name="c1"), "hosts[1].name: expected a unique host name"),
@@ -90,7 +90,7 @@ def test_digest_tracks_placement_only():
     first = snap.digest(snap.from_dict(data))
     assert first.startswith("sha256:") and len(first) == 71
     data["instances"][0]["load"] = {"cpu": 0.9}
-    data["sources"] = {"prometheus": "elsewhere"}
+    data["sources"] = {"prometheus": {"url": "http://elsewhere:9090"}}
     assert snap.digest(snap.from_dict(data)) == first
     data["hosts"].reverse()
     assert snap.digest(snap.from_dict(data)) == first
