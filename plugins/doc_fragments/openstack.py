@@ -65,8 +65,11 @@ options:
     aliases: [key]
   api_timeout:
     description:
-      - Timeout in seconds for each API call.
+      - Timeout in seconds for each API call. A call that hangs never holds up the others: the
+        executors read a call that timed out as "unknown" and read the cloud back, never as
+        "refused".
     type: int
+    default: 60
 requirements:
   - python >= 3.8
   - openstacksdk >= 4.0

@@ -35,7 +35,12 @@ from ansible_collections.cloudops.leveller.plugins.module_utils import _schema a
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
     LIVE_MIGRATABLE_POWER_STATES, POWER_STATES)
 
-RESULTS = ('moved', 'evacuated', 'failed', 'skipped', 'aborted', 'would move', 'would evacuate')
+RESULTS = ('moved', 'evacuated', 'failed', 'unresolved', 'skipped', 'aborted', 'would move', 'would evacuate')
+# After a start call whose answer is unclear (a timeout, a reset connection, a 5xx), how long the
+# executor reads the instance back before it concludes that no migration began. Nova sets the
+# instance's task_state in the API call itself, before it answers, so a migration that began
+# shows at once; the window covers a slow database and the conductor creating the record.
+RECONCILE_SECONDS = 20
 KINDS = ('live', 'cold', 'evacuate')
 _MIGRATION_TYPE = {'live': 'live-migration', 'cold': 'migration', 'evacuate': 'evacuation'}
 _RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
@@ -73,6 +78,12 @@ class Move(object):
         self._confirmed = False
         self._start_sent = False
         self._last_poll_error = None
+        self.power_before = None
+        self._unclear = None
+        self._reconcile_until = None
+        self._abort_error = None
+        self._abort_backoff = None
+        self._next_abort = None
 
     def touches(self):
         hosts = [self.source]
@@ -138,6 +149,9 @@ class Executor(object):
         self.sleep = sleep or time.sleep
         self.progress = []
         self.stopped_by = None
+        # Moves whose end the executor cannot establish (Nova may still be migrating them):
+        # their hosts stay busy until the run ends.
+        self.held = []
         self._services = None
         self._finished = 0
         self._total = 0
@@ -193,7 +207,7 @@ class Executor(object):
                     # Nothing in flight and nothing can start: only possible when every
                     # pending move was deferred, which needs a move in flight. Be safe.
                     for move in pending:
-                        self._finish(move, 'skipped', 'could not be scheduled (no free slot)')
+                        self._finish(move, 'skipped', self._held_reason(move))
                     pending = []
                 continue
             self.sleep(self.poll_interval)
@@ -204,10 +218,20 @@ class Executor(object):
 
     def _host_slots_free(self, move, inflight):
         for host in move.touches():
+            if any(host in m.touches() for m in self.held):
+                return False
             busy = sum(1 for m in inflight if host in m.touches())
             if busy >= self.max_per_host:
                 return False
         return True
+
+    def _held_reason(self, move):
+        for held in self.held:
+            common = sorted(set(move.touches()) & set(held.touches()))
+            if common:
+                return ('not started: %s is held by the unresolved move of %s (Nova may still be '
+                        'migrating it)' % (common[0], held.name or held.instance))
+        return 'could not be scheduled (no free slot)'
 
     def _not_started(self, move):
         self._finish(move, 'skipped', 'not started: on_failure=stop after %s did not complete' % self.stopped_by)
@@ -222,7 +246,9 @@ class Executor(object):
             move.host_after = server.get('host')
             move.status_after = server.get('status')
         self._finished += 1
-        if result == 'failed' and self.on_failure == 'stop' and self.stopped_by is None:
+        if result == 'unresolved':
+            self.held.append(move)
+        if result in ('failed', 'unresolved') and self.on_failure == 'stop' and self.stopped_by is None:
             self.stopped_by = move.name or move.instance
         if result == 'aborted' and self.on_failure == 'stop' and self.stopped_by is None:
             self.stopped_by = move.name or move.instance
@@ -269,6 +295,7 @@ class Executor(object):
             return self._drift(move, 'instance %s no longer exists' % move.instance)
         move.name = move.name or server.get('name')
         move.status_before = server.get('status')
+        move.power_before = server.get('power_state')
         if move.destination and server.get('host') == move.destination:
             self._finish(move, 'skipped', 'already on %s' % move.destination, server=server)
             return 'done'
@@ -376,6 +403,14 @@ class Executor(object):
             else:
                 self.nova.evacuate(move.instance, move.destination)
         except Exception as exc:
+            status = getattr(exc, 'status', None)
+            if status is None or status >= 500:
+                # A timeout, a reset connection or a 5xx: Nova may have begun all the same
+                # (a 202 is a promise, and a lost answer says nothing). Read back before judging.
+                move._state = 'unclear'
+                move._unclear = str(exc)
+                move._reconcile_until = self.clock() + max(RECONCILE_SECONDS, 3 * self.poll_interval)
+                return 'inflight'
             after = self._read(move)
             text = 'Nova refused the %s: %s; instance now %s' % (
                 'live migration' if move.kind == 'live' else
@@ -408,10 +443,15 @@ class Executor(object):
             move._last_poll_error = str(exc)
             server = None
             if self.clock() > move._deadline + self.abort_timeout:
-                self._finish(move, 'failed', 'lost track of the move: %s' % exc)
+                self._finish(move, 'unresolved', 'lost track of the move: Nova did not answer for %ss past '
+                             'its deadline (%s); it may still be migrating: check the instance and its '
+                             'migrations (openstack server migration list --server %s) before any retry'
+                             % (self.abort_timeout, exc, move.instance))
             return
         if server is None:
             self._finish(move, 'failed', 'instance %s disappeared while it was being moved' % move.instance)
+            return
+        if move._state == 'unclear' and self._reconcile(move, server):
             return
         if move.kind == 'live':
             self._poll_live(move, server)
@@ -423,11 +463,39 @@ class Executor(object):
     def _mig_status(self, move):
         return (move._migration or {}).get('status')
 
+    def _reconcile(self, move, server):
+        """After an unclear answer to the start call: True while it is not known whether Nova began."""
+        kind = {'live': 'live migration', 'cold': 'cold migration', 'evacuate': 'evacuation'}[move.kind]
+        if move._migration is not None or server.get('task_state') or server.get('host') != move.source:
+            move._state = 'running'
+            move.note = ("Nova's answer to the start call was lost (%s); read back: the %s began"
+                         % (move._unclear, kind))
+            return False
+        if self.clock() < move._reconcile_until:
+            return True
+        text = ("Nova's answer to the start call was unclear (%s); read back for %ds: no %s began "
+                "(no migration record, no task state, still on %s), so it counts as refused; instance %s"
+                % (move._unclear, max(RECONCILE_SECONDS, 3 * self.poll_interval), kind, move.source,
+                   describe(server)))
+        if server.get('status') == 'ERROR':
+            text += ('; it is in ERROR and needs an operator (check its migration record, then '
+                     '`openstack server set --state active` if it runs on %s)' % server.get('host'))
+        self._finish(move, 'failed', text, server=server)
+        return True
+
     def _verify_arrived(self, move, server, wanted_status='ACTIVE', label='moved', note=None):
         expected = move.destination
         on_target = (server.get('host') == expected) if expected else (server.get('host') != move.source)
+        if (move.kind == 'live' and server.get('status') == wanted_status and on_target
+                and not server.get('task_state') and server.get('power_state') != move.power_before):
+            self._finish(move, 'failed', 'migration %s reports %s and the instance is on %s, but its power '
+                         'state is %s (was %s): check the guest' % (
+                             move.migration_id, self._mig_status(move), server.get('host'),
+                             POWER_STATES.get(server.get('power_state'), server.get('power_state')),
+                             POWER_STATES.get(move.power_before, move.power_before)), server=server)
+            return
         if server.get('status') == wanted_status and not server.get('task_state') and on_target:
-            move.note = note
+            move.note = note or move.note
             self._finish(move, label, None, server=server)
         else:
             self._finish(move, 'failed', 'migration %s reports %s but the instance is %s (expected %s on %s)' % (
@@ -442,6 +510,17 @@ class Executor(object):
     def _poll_live(self, move, server):
         status = self._mig_status(move)
         now = self.clock()
+        if server.get('status') == 'ERROR' and move._state in ('running', 'aborting'):
+            # Caught at the first poll that sees it, not at the deadline.
+            if status in TERMINAL_MIGRATION or (move._migration is None and not server.get('task_state')):
+                self._settled_failure(move, server, 'live migration %s put the instance in ERROR (%s)'
+                                      % (move.migration_id, status))
+            else:
+                self._finish(move, 'unresolved', 'the instance went to ERROR while live migration %s is '
+                             'still %s: Nova may still be copying it; check the instance and the migration '
+                             'before any retry; instance %s' % (move.migration_id, status, describe(server)),
+                             server=server)
+            return
         if move._state == 'running':
             if status in SUCCESS_MIGRATION and not server.get('task_state'):
                 self._verify_arrived(move, server)
@@ -463,6 +542,8 @@ class Executor(object):
             elif now > move._deadline:
                 self._abort(move, server)
         elif move._state == 'aborting':
+            if move._abort_error is not None and status not in TERMINAL_MIGRATION and now >= move._next_abort:
+                self._send_abort(move, server)
             if status in SUCCESS_MIGRATION and not server.get('task_state'):
                 self._verify_arrived(move, server, note='completed while being aborted')
             elif status in TERMINAL_MIGRATION and not server.get('task_state'):
@@ -475,27 +556,35 @@ class Executor(object):
                                  'instance is %s' % (self.timeout, move.migration_id, status,
                                                      describe(server)), server=server)
             elif now > move._abort_deadline:
-                self._finish(move, 'failed', 'timed out after %ss; abort of migration %s requested but it is '
-                             'still %s after %ss more; instance %s. Check it before any retry' % (
-                                 self.timeout, move.migration_id, status, self.abort_timeout,
-                                 describe(server)), server=server)
+                asked = ('Nova refused every abort (last: %s)' % move._abort_error if move._abort_error
+                         else 'abort requested')
+                self._finish(move, 'unresolved', 'timed out after %ss; %s, and migration %s is still %s after '
+                             '%ss more: Nova may still be migrating it; instance %s. Check it before any retry'
+                             % (self.timeout, asked, move.migration_id, status, self.abort_timeout,
+                                describe(server)), server=server)
 
     def _abort(self, move, server):
-        status = self._mig_status(move)
         if move._migration is None:
-            self._finish(move, 'failed', 'timed out after %ss and Nova shows no migration record to '
+            # Nothing to abort; with a task state Nova may still be migrating it.
+            result = 'unresolved' if server.get('task_state') else 'failed'
+            self._finish(move, result, 'timed out after %ss and Nova shows no migration record to '
                          'abort; instance %s' % (self.timeout, describe(server)), server=server)
-            return
-        try:
-            self.nova.abort_migration(move.instance, move.migration_id)
-        except Exception as exc:
-            text = ('timed out after %ss; Nova refused to abort migration %s (status %s): %s; '
-                    'instance %s. The migration may still finish or fail on its own: check it '
-                    'before any retry' % (self.timeout, move.migration_id, status, exc, describe(server)))
-            self._finish(move, 'failed', text, server=server)
             return
         move._state = 'aborting'
         move._abort_deadline = self.clock() + self.abort_timeout
+        move._abort_backoff = max(self.poll_interval, 1.0)
+        self._send_abort(move, server)
+
+    def _send_abort(self, move, server):
+        """Ask Nova to abort; a refusal (a migration still preparing, a lost answer) is asked again
+        with backoff until abort_timeout, while the polls watch the migration end on its own."""
+        try:
+            self.nova.abort_migration(move.instance, move.migration_id)
+            move._abort_error = None
+        except Exception as exc:
+            move._abort_error = '%s (migration %s)' % (exc, self._mig_status(move))
+            move._next_abort = self.clock() + move._abort_backoff
+            move._abort_backoff = min(move._abort_backoff * 2, 30.0)
 
     def _poll_cold(self, move, server):
         status = self._mig_status(move)
@@ -517,7 +606,7 @@ class Executor(object):
         elif self.clock() > move._deadline:
             text = ('timed out after %ss; a cold migration cannot be aborted; migration %s is %s; '
                     'instance %s' % (self.timeout, move.migration_id, status, describe(server)))
-            self._finish(move, 'failed', text, server=server)
+            self._finish(move, self._ended_or_unresolved(move, server), text, server=server)
 
     def _poll_evacuate(self, move, server):
         status = self._mig_status(move)
@@ -557,7 +646,13 @@ class Executor(object):
         elif self.clock() > move._deadline:
             text = ('timed out after %ss; an evacuation cannot be aborted; migration %s is %s; '
                     'instance %s' % (self.timeout, move.migration_id, status, describe(server)))
-            self._finish(move, 'failed', text, server=server)
+            self._finish(move, self._ended_or_unresolved(move, server), text, server=server)
+
+    def _ended_or_unresolved(self, move, server):
+        """'failed' when Nova has visibly stopped working on the move, else 'unresolved'."""
+        if self._mig_status(move) in TERMINAL_MIGRATION and not server.get('task_state'):
+            return 'failed'
+        return 'unresolved'
 
 
 def moves_from_plan(plan):
@@ -680,9 +775,20 @@ def diff_of(moves):
     return {'before': {'hosts': before}, 'after': {'hosts': after}}
 
 
+def unresolved_message(moves):
+    """What an operator must check by hand: each move whose end is unknown, or ''."""
+    held = [m for m in moves if m.result == 'unresolved']
+    if not held:
+        return ''
+    return '; UNRESOLVED (Nova may still be migrating; their hosts got no other move in this run): ' + '; '.join(
+        '%s (%s) %s -> %s: %s; check `openstack server show %s` and `openstack server migration list '
+        '--server %s`' % (m.name or '?', m.instance, m.source, m.destination or '(scheduler)', m.error,
+                           m.instance, m.instance) for m in held)
+
+
 def summary_message(totals, stopped_by=None):
     parts = ['%d %s' % (totals[k], k.replace('_', ' ')) for k in
-             ('moved', 'evacuated', 'would_move', 'would_evacuate', 'aborted', 'failed', 'skipped')
+             ('moved', 'evacuated', 'would_move', 'would_evacuate', 'aborted', 'failed', 'unresolved', 'skipped')
              if totals.get(k)]
     text = '%d move(s): %s' % (totals['total'], ', '.join(parts) or 'nothing to do')
     if stopped_by:

@@ -153,7 +153,7 @@ def openstack_argument_spec():
         ca_cert=dict(type='path', aliases=['cacert']),
         client_cert=dict(type='path', aliases=['cert']),
         client_key=dict(type='path', aliases=['key'], no_log=False),
-        api_timeout=dict(type='int'),
+        api_timeout=dict(type='int', default=60),
     )
 
 

@@ -72,6 +72,7 @@ def prepare_private_file(path):
     if path:
         os.close(open_private(path))
 
+
 BAR = 20
 
 

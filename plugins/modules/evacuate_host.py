@@ -259,7 +259,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, execution_argument_spec, execution_params_problem,
-    lock_view, moves_from_plan, run_locked, summary_message)
+    lock_view, moves_from_plan, run_locked, summary_message, unresolved_message)
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
 from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
@@ -480,9 +480,9 @@ class HostRun(object):
         self.result['instances_after'] = len(remaining)
         self._diff_moves(moves, svc, after_svc)
         summary = summary_message(totals, executor.stopped_by)
-        if totals['failed'] or totals['aborted']:
-            self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled'
-                      % (host, summary, len(remaining)), FailureClass.INCONSISTENT)
+        if totals['failed'] or totals['aborted'] or totals['unresolved']:
+            self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled%s'
+                      % (host, summary, len(remaining), unresolved_message(moves)), FailureClass.INCONSISTENT)
         if remaining and self.p['wait'] and not self.module.check_mode:
             left_text = ', '.join('%s (%s)' % (r['name'], r['reason']) for r in self.result['remaining'])
             self.fail('%s is not empty after %ss: %s; it stays disabled' % (host, self.p['wait_timeout'], left_text),
@@ -544,9 +544,9 @@ class HostRun(object):
         if found != len(servers):
             self.fail('instance count changed: %d before, %d after; %s' % (len(servers), found, summary),
                       FailureClass.INCONSISTENT)
-        if totals['failed'] or totals['aborted']:
-            self.fail('evacuation of %s incomplete: %s; %d instance(s) still on the failed host'
-                      % (host, summary, len(still_here)), FailureClass.INCONSISTENT)
+        if totals['failed'] or totals['aborted'] or totals['unresolved']:
+            self.fail('evacuation of %s incomplete: %s; %d instance(s) still on the failed host%s'
+                      % (host, summary, len(still_here), unresolved_message(moves)), FailureClass.INCONSISTENT)
         self.result['msg'] = '%s %s: %s; instances before %d, after %d' % (
             host, 'would be evacuated' if self.module.check_mode else 'evacuated', summary, len(servers), found)
         self.module.exit_json(**self.result)

@@ -225,7 +225,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, check_hosts_known, diff_of, execution_argument_spec, execution_params_problem,
-    lock_view, moves_from_plan, run_locked, summary_message)
+    lock_view, moves_from_plan, run_locked, summary_message, unresolved_message)
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
 from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
@@ -298,11 +298,11 @@ def run(module):
         progress=executor.progress,
         stopped_by=executor.stopped_by,
         lock=lock_view(lock),
-        msg=summary_message(totals, executor.stopped_by),
+        msg=summary_message(totals, executor.stopped_by) + unresolved_message(moves),
     )
     if module._diff:
         result['diff'] = diff_of(moves)
-    if totals['failed'] or totals['aborted']:
+    if totals['failed'] or totals['aborted'] or totals['unresolved']:
         result['failure'] = FailureClass.INCONSISTENT
         module.fail_json(**result)
     module.exit_json(**result)

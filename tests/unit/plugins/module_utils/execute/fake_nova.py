@@ -28,7 +28,9 @@ class FakeNova(object):
     """Instances move after ``duration`` seconds of fake time, or fail / hang as told.
 
     behaviour per instance: ok | fail | hang | refuse | refuse-error | abort-refused |
-    wrong-host | vanish | no-record
+    wrong-host | vanish | no-record | lost-reply (begins, then the answer is lost) |
+    refuse-502 (a 502 and nothing begins) | error-mid (ERROR half way) |
+    abort-refused-once | power-lost (arrives shut down) | stuck (hangs, every abort refused)
     """
 
     def __init__(self, clock, hosts=('c1', 'c2', 'c3', 'c4'), duration=3.0, free=None):
@@ -52,7 +54,8 @@ class FakeNova(object):
     # -- set-up ---------------------------------------------------------------
     def add(self, uid, host, status='ACTIVE', behaviour='ok', ram=512, name=None):
         self.servers[uid] = {'id': uid, 'name': name or 'vm-' + uid, 'status': status, 'task_state': None,
-                             'host': host, 'flavor': {'vcpus': 1, 'memory_mb': ram, 'disk_gb': 1}}
+                             'host': host, 'flavor': {'vcpus': 1, 'memory_mb': ram, 'disk_gb': 1},
+                             'power_state': 1 if status == 'ACTIVE' else 4}
         self.behaviour[uid] = behaviour
         self.migs[uid] = [{'id': self._new_id(), 'status': 'completed', 'type': 'live-migration',
                            'source': 'old', 'destination': host}]
@@ -74,9 +77,15 @@ class FakeNova(object):
                     srv['task_state'] = None
                     del self.active[uid]
                 continue
+            if b == 'error-mid' and now >= rec['t0'] + self.duration / 2.0:
+                srv['status'] = 'ERROR'
+                srv['task_state'] = None
+                mig['status'] = 'error'
+                del self.active[uid]
+                continue
             if now < rec['t0'] + self.duration:
                 continue
-            if b == 'hang':
+            if b in ('hang', 'abort-refused-once', 'stuck'):
                 continue
             kind = rec['kind']
             if b == 'fail':
@@ -86,6 +95,8 @@ class FakeNova(object):
                 mig['status'] = 'completed'
                 srv['task_state'] = None
                 srv['host'] = 'c9' if b == 'wrong-host' else rec['dest']
+                if b == 'power-lost':
+                    srv['power_state'] = 4
             elif kind == 'cold':
                 if srv['status'] != 'VERIFY_RESIZE' and not rec.get('confirmed'):
                     srv['status'] = 'VERIFY_RESIZE'
@@ -150,6 +161,8 @@ class FakeNova(object):
         if b == 'refuse-error':
             srv['status'] = 'ERROR'
             raise NovaError('POST returned HTTP 500: MigrationError', status=500)
+        if b == 'refuse-502':
+            raise NovaError('POST returned HTTP 502: Bad Gateway', status=502)
         dest = dest or self._pick(srv['host'])
         mig = {'id': self._new_id(), 'status': 'running', 'type': mig_type, 'source': srv['host'],
                'destination': dest}
@@ -161,6 +174,8 @@ class FakeNova(object):
         for h in (mig['source'], dest):
             n = sum(1 for r in self.active.values() if h in (r['mig']['source'], r['dest']))
             self.peak_per_host[h] = max(self.peak_per_host.get(h, 0), n)
+        if b == 'lost-reply':
+            raise NovaError('POST timed out: read timeout=60', status=None)
 
     def live_migrate(self, uid, host=None):
         self._begin(uid, host, 'live', 'live-migration')
@@ -182,8 +197,11 @@ class FakeNova(object):
 
     def abort_migration(self, uid, mid):
         self.calls.append(('abort', uid, mid))
-        if self.behaviour.get(uid) == 'abort-refused':
+        if self.behaviour.get(uid) in ('abort-refused', 'stuck'):
             raise NovaError('DELETE returned HTTP 400: migration is not in running state', status=400)
+        if self.behaviour.get(uid) == 'abort-refused-once':
+            self.behaviour[uid] = 'hang'
+            raise NovaError('DELETE returned HTTP 400: migration is preparing', status=400)
         self.active[uid]['aborted'] = self.clock()
 
     # -- used by the modules ----------------------------------------------------------

@@ -91,25 +91,98 @@ def test_hanging_migration_is_aborted_at_timeout_and_confirmed_on_source():
     assert m.seconds < 10 + 10 + 3
 
 
-def test_abort_refused_is_reported_truthfully_without_waiting_forever():
+def test_abort_refused_is_asked_again_then_left_unresolved_without_waiting_forever():
     clock, nova, ex = make(timeout=10)
     nova.add('a', 'c1', behaviour='abort-refused')
-    nova.behaviour['a'] = 'abort-refused'
     # make it hang too: abort-refused instances never complete in the fake
     nova.duration = 10 ** 6
     start = clock.now
     m = ex.run([Move('a', 'c1', 'c2')])[0]
-    assert m.result == 'failed'
-    assert 'refused to abort' in m.error and 'check it before any retry' in m.error
-    assert clock.now - start < 15
+    # The migration may still run: not "failed" (which would free its hosts) but unresolved.
+    assert m.result == 'unresolved'
+    assert 'Nova refused every abort' in m.error and 'Check it before any retry' in m.error
+    assert len([c for c in nova.calls if c[0] == 'abort']) >= 3  # asked again, with backoff
+    assert clock.now - start < 25
+    assert ex.held == [m]
 
 
-def test_timeout_without_migration_record():
+def test_an_abort_refused_once_is_asked_again_and_succeeds():
+    clock, nova, ex = make(timeout=10)
+    nova.add('a', 'c1', behaviour='abort-refused-once')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'aborted' and 'instance ACTIVE on its source c1' in m.error
+    assert len([c for c in nova.calls if c[0] == 'abort']) == 2
+    assert ex.held == []
+
+
+def test_timeout_without_migration_record_while_busy_is_unresolved():
     clock, nova, ex = make(timeout=5)
     nova.add('a', 'c1', behaviour='no-record')
     nova.duration = 10 ** 6
     m = ex.run([Move('a', 'c1', 'c2')])[0]
-    assert m.result == 'failed' and 'no migration record' in m.error
+    assert m.result == 'unresolved' and 'no migration record' in m.error
+
+
+def test_a_lost_answer_to_the_start_call_is_read_back_and_the_move_tracked():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='lost-reply')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'moved' and m.host_after == 'c2'
+    assert "Nova's answer to the start call was lost (POST timed out" in m.note
+    assert 'the live migration began' in m.note
+    assert [c[0] for c in nova.calls].count('live') == 1  # never sent twice
+
+
+def test_a_5xx_with_nothing_begun_counts_as_refused_only_after_reading_back():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='refuse-502')
+    start = clock.now
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed'
+    assert "answer to the start call was unclear (POST returned HTTP 502" in m.error
+    assert 'no live migration began' in m.error and 'counts as refused' in m.error
+    assert clock.now - start >= 20  # read back for the whole window, not judged at once
+    assert [c[0] for c in nova.calls].count('live') == 1
+
+
+def test_a_4xx_is_refused_at_once():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='refuse')
+    start = clock.now
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed' and 'Nova refused the live migration' in m.error
+    assert clock.now - start < 2
+
+
+def test_an_unresolved_move_holds_its_hosts_until_the_run_ends():
+    clock, nova, ex = make(timeout=5, abort_timeout=5, on_failure='continue', max_parallel=2)
+    nova.add('a', 'c1', behaviour='stuck')
+    nova.add('b', 'c2')
+    nova.add('c', 'c3')
+    nova.duration = 3.0
+    moves = ex.run([Move('a', 'c1', 'c2', wave=1), Move('b', 'c2', 'c4', wave=2), Move('c', 'c3', 'c4', wave=2)])
+    a, b, c = moves
+    assert a.result == 'unresolved'
+    assert b.result == 'skipped' and 'c2 is held by the unresolved move of vm-a' in b.error
+    assert ('live', 'b', 'c4') not in nova.calls
+    assert c.result == 'moved'  # hosts a does not touch carry on
+
+
+def test_an_instance_that_turns_error_mid_migration_is_caught_at_the_next_poll():
+    clock, nova, ex = make(timeout=100)
+    nova.add('a', 'c1', behaviour='error-mid')
+    nova.duration = 10.0
+    start = clock.now
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed' and 'put the instance in ERROR' in m.error
+    assert clock.now - start < 10  # not at the 100 s deadline
+
+
+def test_post_check_refuses_a_guest_that_arrived_with_another_power_state():
+    clock, nova, ex = make()
+    nova.add('a', 'c1', behaviour='power-lost')
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'failed' and 'power state is shutdown (was running)' in m.error
 
 
 @pytest.mark.parametrize('on_drift, expected', [('skip', 'skipped'), ('fail', 'failed')])
@@ -258,7 +331,9 @@ def test_refused_call_is_failed_and_instance_state_reported():
     moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c3')])
     assert moves[0].result == 'failed' and 'No valid host' in moves[0].error
     assert 'instance now ACTIVE on c1' in moves[0].error
+    # a 500 is read back first; nothing began, and the instance is in ERROR
     assert moves[1].result == 'failed' and 'in ERROR and needs an operator' in moves[1].error
+    assert 'no live migration began' in moves[1].error
 
 
 def test_post_check_catches_wrong_host():
