@@ -65,9 +65,9 @@ options:
     aliases: [key]
   api_timeout:
     description:
-      - Timeout in seconds for each API call. A call that hangs never holds up the others: the
-        executors read a call that timed out as "unknown" and read the cloud back, never as
-        "refused".
+      - Timeout in seconds for each API call, so a call that hangs never holds up the others.
+        The executors read a call that timed out as unknown and read the cloud back, never as
+        refused.
     type: int
     default: 60
 requirements:

@@ -780,10 +780,10 @@ def unresolved_message(moves):
     held = [m for m in moves if m.result == 'unresolved']
     if not held:
         return ''
-    return '; UNRESOLVED (Nova may still be migrating; their hosts got no other move in this run): ' + '; '.join(
-        '%s (%s) %s -> %s: %s; check `openstack server show %s` and `openstack server migration list '
-        '--server %s`' % (m.name or '?', m.instance, m.source, m.destination or '(scheduler)', m.error,
-                           m.instance, m.instance) for m in held)
+    lines = ['%s (%s) %s -> %s: %s; check `openstack server show %s` and `openstack server migration '
+             'list --server %s`' % (m.name or '?', m.instance, m.source, m.destination or '(scheduler)',
+                                    m.error, m.instance, m.instance) for m in held]
+    return '; UNRESOLVED (Nova may still be migrating; their hosts got no other move in this run): ' + '; '.join(lines)
 
 
 def summary_message(totals, stopped_by=None):

@@ -196,8 +196,10 @@ def tripwire(monkeypatch):
         raise AssertionError("the module connected before refusing bad input")
     for mod in (evacuate_host, hypervisor_load_info, live_migrate):
         monkeypatch.setattr(mod, "connect", connect)
-    monkeypatch.setattr(hypervisor_load_info.gather_mod, "gather",
-                        lambda *a, **k: calls.append("gather") or (_ for _ in ()).throw(AssertionError("gathered")))
+    def gather(*args, **kwargs):
+        calls.append("gather")
+        raise AssertionError("the module gathered before refusing bad input")
+    monkeypatch.setattr(hypervisor_load_info.gather_mod, "gather", gather)
     for var in ("PROMETHEUS_QUERY_URL", "PROMETHEUS_CPU_USED", "PROMETHEUS_MEM_USED", "OS_LIMIT_TO_AZ",
                 "PROMETHEUS_METRIC_WEIGHT_MEM", "PROMETHEUS_METRIC_WEIGHT_CPU", "LEVELLER_PROMETHEUS_URL"):
         monkeypatch.delenv(var, raising=False)
