@@ -196,6 +196,7 @@ def tripwire(monkeypatch):
         raise AssertionError("the module connected before refusing bad input")
     for mod in (evacuate_host, hypervisor_load_info, live_migrate):
         monkeypatch.setattr(mod, "connect", connect)
+
     def gather(*args, **kwargs):
         calls.append("gather")
         raise AssertionError("the module gathered before refusing bad input")
