@@ -18,8 +18,8 @@ description:
     lock). With O(migrate_stopped), shut-off instances are cold-migrated and their resize
     confirmed. Finally it waits until the host is empty, or reports what is left and fails.
   - Destinations come from O(plan), a drain plan made by M(cloudops.leveller.level_plan). Without
-    a plan, the Nova scheduler picks each destination (the fallback), and the instances leave in
-    name order. Then only a coarse
+    a plan, and only with O(allow_scheduler=true), the Nova scheduler picks each destination (the
+    fallback), and the instances leave in name order. Then only a coarse
     all-or-nothing check is made before the first move (total free vCPU, RAM and disk on the
     other enabled hosts against what the instances hold).
   - C(enabled) enables the compute service again (and clears C(forced_down)); idempotent.
@@ -73,6 +73,16 @@ options:
         (its C(plan) key). Its moves must all leave O(host). Instances of O(host) listed in the
         plan's C(skipped) did not fit; with O(all_or_nothing) nothing starts then.
     type: dict
+  allow_scheduler:
+    description:
+      - With O(state=drained) and no O(plan), let the Nova scheduler choose the destination of
+        each instance to move. Without it, a drain that has instances to move and no plan fails
+        before anything changes; a host with nothing to move is simply disabled.
+      - A plan from M(cloudops.leveller.level_plan) (strategy C(drain)) keeps every rule of the
+        collection (capacity with ratios, server groups, AZ and aggregates, pins); the scheduler
+        keeps Nova's own filters only.
+    type: bool
+    default: false
   all_or_nothing:
     description:
       - With O(state=drained), start no move unless every instance to move has somewhere to
@@ -155,6 +165,7 @@ EXAMPLES = r'''
     host: compute7
     state: drained
     disabled_reason: "kernel update, ticket OPS-1234"
+    allow_scheduler: true
     migrate_stopped: true
     max_parallel: 2
     max_per_host: 2
@@ -440,9 +451,15 @@ class HostRun(object):
                           '(all_or_nothing). Free room or set all_or_nothing=false' % (host, '; '.join(names)),
                           FailureClass.INCONSISTENT, not_placed=names)
         else:
-            # Fallback: no drain plan, the Nova scheduler picks each destination.
+            # Fallback: no drain plan, the Nova scheduler picks each destination (when allowed).
             self.result['planner'] = 'scheduler'
             moves = [Move(s['id'], host, None, name=s['name'], kind=kind) for s, kind in movable]
+            if moves and not self.p['allow_scheduler']:
+                self.fail('%s still holds %d instance(s) to move (%s) and no drain plan was given; nothing '
+                          'was changed. Pass plan (level_plan strategy=drain) or allow_scheduler=true to let '
+                          'the Nova scheduler choose' % (host, len(moves), ', '.join(m.name or m.instance
+                                                                                   for m in moves[:5])),
+                          FailureClass.CONFIGURATION)
             if self.p['all_or_nothing'] and moves:
                 shortfall = drain_capacity_shortfall(self.nova, host, services, [s for s, kind in movable])
                 if shortfall:
@@ -560,6 +577,7 @@ def main():
         state=dict(type='str', default='drained', choices=['drained', 'enabled', 'evacuated']),
         disabled_reason=dict(type='str', default='disabled by cloudops.leveller'),
         plan=dict(type='dict'),
+        allow_scheduler=dict(type='bool', default=False),
         all_or_nothing=dict(type='bool', default=True),
         migrate_stopped=dict(type='bool', default=False),
         fenced=dict(type='bool', default=False),

@@ -14,7 +14,26 @@ from ansible_collections.cloudops.leveller.tests.unit.plugins.modules.module_run
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    return moving_module_runner(monkeypatch, tmp_path, mod, wait_sleep=1)
+    # Most drains here test the scheduler fallback; the default (no scheduler) is tested below.
+    return moving_module_runner(monkeypatch, tmp_path, mod, wait_sleep=1, allow_scheduler=True)
+
+
+def test_a_drain_without_plan_or_allow_scheduler_changes_nothing(env):
+    env.nova.add('u1', 'c1', name='web-1')
+    out = env({'host': 'c1', 'state': 'drained', 'allow_scheduler': False})
+    assert out.failed and out.result['failure'] == 'configuration'
+    assert "c1 still holds 1 instance(s) to move (web-1) and no drain plan was given; nothing was changed" \
+        in out.result['msg']
+    assert env.nova.calls == [] and env.nova.services['c1']['status'] == 'enabled'
+
+
+def test_an_empty_host_is_disabled_without_plan_or_scheduler(env):
+    env.nova.add('s1', 'c1', status='SHUTOFF')
+    out = env({'host': 'c1', 'state': 'drained', 'allow_scheduler': False, 'wait_timeout': 0})
+    # nothing to move: the host is disabled; the stopped instance stays and is named
+    assert env.nova.services['c1']['status'] == 'disabled'
+    assert [c for c in env.nova.calls if c[0] in ('live', 'cold')] == []
+    assert out.result['remaining'][0]['reason'] == 'SHUTOFF and migrate_stopped is false'
 
 
 def test_evacuation_of_a_live_host_is_refused(env):
