@@ -332,7 +332,8 @@ PLAN = {
     "type": "object",
     "properties": {
         "version": {"const": 1},
-        "strategy": string(enum=["balance", "consolidate", "drain", "overload"]),
+        "strategy": string(min_length=1, description="The strategy that made the plan: balance, consolidate, "
+                                                     "drain or overload (a hand-written plan names its own)."),
         "params": _params(),
         "snapshot_digest": string(pattern=DIGEST, nullable=True),
         "moves": array(_MOVE),
