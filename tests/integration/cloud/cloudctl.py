@@ -279,11 +279,15 @@ def reset(dry_run=False):
                 conn.compute.remove_host_from_aggregate(agg, h)
             conn.compute.delete_aggregate(agg, ignore_missing=True)
 
-    # 5. allocations no instance explains (a migration record's, left by an interrupted move)
+    # 5. allocations no instance explains (a migration record's, left by an interrupted move);
+    # in a dry run the instances' own allocations would go with them, so they are not listed
     placement = conn.placement
+    going = set(s.id for s in servers) if dry_run else set()
     for rp in placement.get('/resource_providers', microversion='1.14').json()['resource_providers']:
         allocs = placement.get('/resource_providers/%s/allocations' % rp['uuid']).json().get('allocations', {})
         for consumer, alloc in sorted(allocs.items()):
+            if consumer in going:
+                continue
             say('delete allocation of consumer %s on %s (%s)' % (
                 consumer, rp['name'], ', '.join('%s=%s' % kv for kv in sorted(alloc['resources'].items()))))
             if not dry_run:
