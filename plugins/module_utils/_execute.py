@@ -32,6 +32,7 @@ import time
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
     SUCCESS_MIGRATION, TERMINAL_MIGRATION)
 from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import pinned_by
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
     LIVE_MIGRATABLE_POWER_STATES, POWER_STATES)
 
@@ -309,6 +310,14 @@ class Executor(object):
         if server.get('status') not in wanted[move.kind]:
             return self._drift(move, 'instance is %s; a %s move needs %s' % (
                 server.get('status'), move.kind, ' or '.join(wanted[move.kind])), server=server)
+        if move.kind in ('live', 'cold'):
+            # What the planner checked may have changed since: a lock or a pin added after the
+            # plan wins. (An evacuation rescues an instance from a dead host whatever its pin.)
+            if server.get('locked'):
+                return self._drift(move, 'instance is locked', server=server)
+            pinned = pinned_by(server.get('metadata') or {}, server.get('tags') or [])
+            if pinned:
+                return self._drift(move, 'instance is %s' % pinned, server=server)
         if move.kind == 'live' and server.get('power_state') not in (None,) + LIVE_MIGRATABLE_POWER_STATES:
             return self._drift(move, 'instance is ACTIVE but its power state is %s; Nova live-migrates only '
                                'running or paused instances' % POWER_STATES.get(server['power_state'], server['power_state']),

@@ -84,6 +84,9 @@ def server_view(raw):
         'flavor': {'vcpus': flavor.get('vcpus'), 'memory_mb': flavor.get('ram'),
                    'disk_gb': flavor.get('disk')},
         'metadata': raw.get('metadata') or {},
+        # 2.9 and 2.26 (MV_SERVERS is above both): re-checked before every move, as planned
+        'locked': bool(raw.get('locked')),
+        'tags': raw.get('tags') or [],
     }
 
 

@@ -32,6 +32,16 @@ PIN_TAG = "leveller-pin"
 MAX_FILE_BYTES = 512 * 2 ** 20
 
 
+def pinned_by(metadata, tags):
+    """Why an instance with this metadata and these tags is pinned, or None (planner and executors)."""
+    value = metadata.get(PIN_METADATA_KEY)
+    if value is not None and str(value).strip().lower() in PIN_METADATA_VALUES:
+        return "pinned by metadata %s" % PIN_METADATA_KEY
+    if PIN_TAG in tags:
+        return "pinned by tag %s" % PIN_TAG
+    return None
+
+
 class SnapshotError(ValueError):
     """A snapshot does not follow the contract; the message starts with the field path."""
 
@@ -132,12 +142,7 @@ class Instance:
     @property
     def pinned_by(self):
         """Why the instance is pinned by its own metadata or tags, or None."""
-        value = self.metadata.get(PIN_METADATA_KEY)
-        if value is not None and str(value).strip().lower() in PIN_METADATA_VALUES:
-            return "pinned by metadata %s" % PIN_METADATA_KEY
-        if PIN_TAG in self.tags:
-            return "pinned by tag %s" % PIN_TAG
-        return None
+        return pinned_by(self.metadata, self.tags)
 
     def to_dict(self):
         flavor = self.flavor.to_dict()

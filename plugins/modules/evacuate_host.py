@@ -601,14 +601,24 @@ def main():
             moves_from_plan(module.params['plan'])  # the whole plan, before any connection
         except ValueError as exc:
             module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
+    run = None
     try:
         run = HostRun(module)
         getattr(run, module.params['state'])()
     except NovaError as exc:
-        module.fail_json(msg='evacuate_host stopped on a Nova error: %s' % exc, failure=FailureClass.UNREACHABLE)
+        # A late error (the final count, the wait) still returns what was done: moves, totals.
+        module.fail_json(msg='evacuate_host stopped on a Nova error: %s' % exc, failure=FailureClass.UNREACHABLE,
+                         **_record(run))
     except Exception as exc:  # report, never leave a traceback without context
         module.fail_json(msg='evacuate_host stopped unexpectedly: %s' % exc, exception=traceback.format_exc(),
-                         failure=FailureClass.INCONSISTENT)
+                         failure=FailureClass.INCONSISTENT, **_record(run))
+
+
+def _record(run):
+    """What a run did so far, for a failure that comes after its first move."""
+    if run is None:
+        return {}
+    return dict((k, v) for k, v in run.result.items() if k not in ('msg', 'failure', 'exception'))
 
 
 if __name__ == '__main__':

@@ -145,3 +145,20 @@ def test_evacuation_diff_shows_moves_and_service(env):
     (key,) = diff['before']['hosts']
     assert key.endswith('(u1)') and diff['before']['hosts'][key] == 'c1'
     assert diff['after']['hosts'][key] == env.nova.servers['u1']['host'] != 'c1'
+
+
+def test_a_late_nova_error_still_returns_the_moves_and_totals(env, monkeypatch):
+    env.nova.add('u1', 'c1')
+    real = env.nova.servers_on_host
+    calls = []
+
+    def flaky(host):  # the first read (what is on the host) works; the final count fails
+        calls.append(host)
+        if len(calls) > 1:
+            raise mod.NovaError('GET /servers/detail returned HTTP 503: unavailable', status=503)
+        return real(host)
+    monkeypatch.setattr(env.nova, 'servers_on_host', flaky)
+    out = env({'host': 'c1', 'state': 'drained'})
+    assert out.failed and 'stopped on a Nova error' in out.result['msg'] and '503' in out.result['msg']
+    assert out.result['totals']['moved'] == 1
+    assert [m['result'] for m in out.result['moves']] == ['moved']

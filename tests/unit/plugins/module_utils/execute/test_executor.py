@@ -494,3 +494,26 @@ def test_finished_migration_with_a_busy_instance_is_not_aborted():
     assert m.result == 'failed'
     assert 'ended failed but after 10s the instance is still ACTIVE (task_state migrating)' in m.error
     assert not [c for c in nova.calls if c[0] == 'abort']
+
+
+@pytest.mark.parametrize('change, reason', [
+    (lambda srv: srv.update(locked=True), 'drift: instance is locked'),
+    (lambda srv: srv.update(metadata={'leveller:pin': 'true'}), 'drift: instance is pinned by metadata leveller:pin'),
+    (lambda srv: srv.update(tags=['leveller-pin']), 'drift: instance is pinned by tag leveller-pin'),
+])
+def test_a_lock_or_pin_added_after_planning_wins_at_execution(change, reason):
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    change(nova.servers['a'])
+    m = ex.run([Move('a', 'c1', 'c2')])[0]
+    assert m.result == 'skipped' and m.error == reason
+    assert nova.calls == []
+
+
+def test_a_pinned_instance_on_a_dead_host_is_still_evacuated():
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    nova.servers['a'].update(locked=True, tags=['leveller-pin'])
+    nova.services['c1'].update(state='down', forced_down=True)
+    m = ex.run([Move('a', 'c1', 'c2', kind='evacuate')])[0]
+    assert m.result == 'evacuated'
