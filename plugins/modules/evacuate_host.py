@@ -455,11 +455,10 @@ class HostRun(object):
             self.result['planner'] = 'scheduler'
             moves = [Move(s['id'], host, None, name=s['name'], kind=kind) for s, kind in movable]
             if moves and not self.p['allow_scheduler']:
+                names = ', '.join(m.name or m.instance for m in moves[:5])
                 self.fail('%s still holds %d instance(s) to move (%s) and no drain plan was given; nothing '
                           'was changed. Pass plan (level_plan strategy=drain) or allow_scheduler=true to let '
-                          'the Nova scheduler choose' % (host, len(moves), ', '.join(m.name or m.instance
-                                                                                   for m in moves[:5])),
-                          FailureClass.CONFIGURATION)
+                          'the Nova scheduler choose' % (host, len(moves), names), FailureClass.CONFIGURATION)
             if self.p['all_or_nothing'] and moves:
                 shortfall = drain_capacity_shortfall(self.nova, host, services, [s for s, kind in movable])
                 if shortfall:
