@@ -46,7 +46,9 @@ options:
     elements: str
     default: []
   server_group:
-    description: Name of a server group to create (if missing) and boot into.
+    description:
+      - Name of a server group to create (if missing) and boot into.
+      - With O(state=absent), the group is deleted too once it has no member.
     type: str
   server_group_policy:
     description: Policy of O(server_group) when it is created.
@@ -128,7 +130,13 @@ def main():
                 time.sleep(0.5)
         if ids:
             module.fail_json(msg='servers not deleted within %s s: %s' % (p['timeout'], ids))
-        module.exit_json(changed=bool(existing), servers=[])
+        gone = []
+        if p['server_group']:  # the test's own group goes with its servers, once it is empty
+            for g in conn.compute.server_groups(all_projects=False):
+                if g.name == p['server_group'] and not g.member_ids:
+                    conn.compute.delete_server_group(g, ignore_missing=True)
+                    gone.append(g.name)
+        module.exit_json(changed=bool(existing) or bool(gone), servers=[])
 
     flavor = conn.compute.find_flavor(p['flavor'], ignore_missing=False)
     image = conn.image.find_image(p['image'], ignore_missing=False)
