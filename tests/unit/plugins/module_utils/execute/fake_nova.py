@@ -125,6 +125,7 @@ class FakeNova(object):
         self._advance()
         if self.behaviour.get(uid) == 'vanish' and uid in self.active:
             self.servers.pop(uid, None)
+            del self.active[uid]  # a deleted instance's migration ends with it
         srv = self.servers.get(uid)
         return None if srv is None else dict(srv, flavor=dict(srv['flavor']))
 
