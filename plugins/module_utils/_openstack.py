@@ -207,6 +207,9 @@ def connect(module):
     """
     require_openstacksdk(module)
     p = module.params
+    if p.get('api_timeout') is not None and p['api_timeout'] < 1:
+        module.fail_json(msg='api_timeout must be at least 1 second (got %s): every API call needs a deadline'
+                         % p['api_timeout'], failure=FailureClass.CONFIGURATION)
     cloud = p.get('cloud')
     kwargs = {}
     if isinstance(cloud, dict):

@@ -240,3 +240,26 @@ def test_the_suite_covers_every_module_with_forty_kinds_or_more():
     modules = set(c.values[0] for c in CASES)
     assert modules == set([level_plan, live_migrate, evacuate_host, hypervisor_load_info])
     assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("timeout", [0, -5])
+def test_an_api_timeout_below_one_second_is_refused_before_connecting(monkeypatch, timeout):
+    from ansible_collections.cloudops.leveller.plugins.module_utils import _openstack
+
+    class Refused(Exception):
+        pass
+
+    class Module(object):
+        params = {"api_timeout": timeout, "cloud": "leveller"}
+
+        def fail_json(self, **result):
+            raise Refused(result)
+
+    def never(**kwargs):
+        raise AssertionError("connected with api_timeout %s" % timeout)
+    monkeypatch.setattr(_openstack.openstack, "connect", never)
+    with pytest.raises(Refused) as exc:
+        _openstack.connect(Module())
+    result = exc.value.args[0]
+    assert result["msg"].startswith("api_timeout must be at least 1 second (got %s)" % timeout)
+    assert result["failure"] == "configuration"
