@@ -68,6 +68,29 @@ options:
       - Lock files are mode C(0600); a missing directory is created C(0700). A directory or lock
         file that is a symlink is refused.
     type: path
+  journal_dir:
+    description:
+      - Directory of the run journals. Every run that moves instances writes one journal file
+        there (JSON lines, mode C(0600), each line written to disk before the run goes on): the
+        moves it means to make, each start call before it is sent and its answer after, and each
+        move's end after its post-check. Its path is returned in RV(journal) and written to the
+        progress log.
+      - Defaults to C($XDG_STATE_HOME/cloudops-leveller/journal), or
+        C(~/.local/state/cloudops-leveller/journal). Check mode and runs with nothing to move
+        write no journal.
+    type: path
+  resume:
+    description:
+      - The journal of a run that was interrupted (killed, cancelled, a controller that went
+        down), as returned in RV(journal) or printed in its progress log. The run then carries
+        out only what that run left unfinished and appends to the same journal.
+      - A move whose start call was sent (an C(intent) record without an C(end)) is read back
+        and, when Nova began it, tracked to its end and post-checked, never started twice. An
+        evacuated instance that was running before and is C(SHUTOFF) on its new host is started.
+        A move that had not begun is checked again against the live cloud like any other move,
+        and carried out or skipped as drift. Moves that ended are not touched again.
+      - Instead of a new plan, instance or host list.
+    type: path
 notes:
   - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)), so the lock
     is shared by every run from that controller.

@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
     SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+from ansible_collections.cloudops.leveller.plugins.module_utils import _journal as journal_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import pinned_by
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
@@ -85,6 +86,8 @@ class Move(object):
         self._abort_error = None
         self._abort_backoff = None
         self._next_abort = None
+        # resume: what the journal says an interrupted run recorded before its start call
+        self._adopt = None
 
     def touches(self):
         hosts = [self.source]
@@ -127,7 +130,8 @@ class Executor(object):
 
     def __init__(self, nova, timeout=600, abort_timeout=120, poll_interval=2.0, max_parallel=1,
                  max_per_host=1, on_failure='stop', on_drift='skip', check_mode=False,
-                 check_room=True, start_evacuated=True, progress=None, clock=None, sleep=None):
+                 check_room=True, start_evacuated=True, progress=None, clock=None, sleep=None,
+                 journal=None):
         if on_failure not in ('stop', 'continue'):
             raise ValueError('on_failure must be stop or continue')
         if on_drift not in ('skip', 'fail'):
@@ -146,6 +150,7 @@ class Executor(object):
         self.check_room = check_room
         self.start_evacuated = start_evacuated
         self._progress_cb = progress
+        self.journal = journal if journal is not None and not check_mode else None
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.progress = []
@@ -153,6 +158,7 @@ class Executor(object):
         # Moves whose end the executor cannot establish (Nova may still be migrating them):
         # their hosts stay busy until the run ends.
         self.held = []
+        self.journal_error = None
         self._services = None
         self._finished = 0
         self._total = 0
@@ -253,7 +259,22 @@ class Executor(object):
             self.stopped_by = move.name or move.instance
         if result == 'aborted' and self.on_failure == 'stop' and self.stopped_by is None:
             self.stopped_by = move.name or move.instance
+        self._record('end', move, result=result, error=error, host_after=move.host_after,
+                     status_after=move.status_after, migration_id=move.migration_id, note=move.note)
         self._emit(move)
+
+    def _record(self, event, move, **fields):
+        """Write a journal record; a journal that cannot be written stops new moves."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.write(event, instance=move.instance, **fields)
+        except (IOError, OSError) as exc:
+            # Without a record, a kill would leave migrations nobody can find again: start no more.
+            self.journal = None
+            self.journal_error = 'the run journal could not be written (%s); no new move was started' % exc
+            if self.stopped_by is None:
+                self.stopped_by = 'the run journal'
 
     def _emit(self, move):
         dest = move.destination or move.host_after or '(scheduler)'
@@ -295,6 +316,8 @@ class Executor(object):
         if server is None:
             return self._drift(move, 'instance %s no longer exists' % move.instance)
         move.name = move.name or server.get('name')
+        if move._adopt is not None and self._adopted(move, server):
+            return 'inflight'
         move.status_before = server.get('status')
         move.power_before = server.get('power_state')
         if move.destination and server.get('host') == move.destination:
@@ -356,6 +379,36 @@ class Executor(object):
             return 'done'
         return self._start(move, server)
 
+    def _adopted(self, move, server):
+        """Resume: True when the interrupted run's start call began this move (it is tracked to its
+        end, never started again); False when nothing began (it is re-checked and carried out)."""
+        info = move._adopt
+        move._adopt = None
+        known = set(info.get('known_migrations') or ())
+        try:
+            new = [m for m in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind])
+                   if m['id'] not in known]
+        except Exception as exc:  # cannot tell: treat as begun, the polls read it back
+            new = []
+            move._last_poll_error = str(exc)
+        began = bool(new) or bool(server.get('task_state')) or server.get('host') != move.source
+        if not began:
+            move.note = 'resumed: the interrupted run had not begun it'
+            return False
+        move.status_before = info.get('status_before')
+        move.power_before = info.get('power_before')
+        move._known_migrations = known
+        if new:
+            move._migration = sorted(new, key=lambda m: m['id'])[-1]
+            move.migration_id = move._migration['id']
+        move._started = self.clock()
+        move._deadline = move._started + self.timeout
+        move._start_sent = True
+        move._state = 'running'
+        move.note = 'resumed: the interrupted run had begun it; tracked to its end'
+        self._record('adopt', move, migration_id=move.migration_id)
+        return True
+
     def _room(self, move, server, inflight):
         """None if the destination has room, 'defer' or a reason otherwise."""
         try:
@@ -403,6 +456,12 @@ class Executor(object):
             return 'done'
         move._started = self.clock()
         move._deadline = move._started + self.timeout
+        self._record('intent', move, kind=move.kind, source=move.source, destination=move.destination,
+                     status_before=move.status_before, power_before=move.power_before,
+                     known_migrations=sorted(move._known_migrations))
+        if self.journal is None and self.journal_error:
+            self._finish(move, 'skipped', self.journal_error, server=server)
+            return 'done'
         move._start_sent = True
         try:
             if move.kind == 'live':
@@ -416,10 +475,12 @@ class Executor(object):
             if status is None or status >= 500:
                 # A timeout, a reset connection or a 5xx: Nova may have begun all the same
                 # (a 202 is a promise, and a lost answer says nothing). Read back before judging.
+                self._record('answer', move, answer='unclear', error=str(exc))
                 move._state = 'unclear'
                 move._unclear = str(exc)
                 move._reconcile_until = self.clock() + max(RECONCILE_SECONDS, 3 * self.poll_interval)
                 return 'inflight'
+            self._record('answer', move, answer='refused', error=str(exc))
             after = self._read(move)
             text = 'Nova refused the %s: %s; instance now %s' % (
                 'live migration' if move.kind == 'live' else
@@ -429,6 +490,7 @@ class Executor(object):
                          'then `openstack server set --state active` if it runs on %s)' % after.get('host'))
             self._finish(move, 'failed', text, server=after)
             return 'done'
+        self._record('answer', move, answer='accepted')
         move._state = 'running'
         return 'inflight'
 
@@ -695,6 +757,87 @@ def moves_from_plan(plan):
     return moves
 
 
+def moves_from_journal(recorded):
+    """The moves an interrupted run left unfinished (a ``_journal.Recorded``), in plan order.
+
+    A move whose start call may have been sent is marked for adoption: the executor reads it
+    back and tracks it to its end instead of starting it again.
+    """
+    moves = []
+    for raw in recorded.pending():
+        move = Move(raw['instance'], raw['source'], raw.get('destination'), name=raw.get('name'),
+                    wave=int(raw.get('wave') or 1), kind=raw['kind'])
+        if recorded.started(raw['instance']):
+            move._adopt = recorded.intents[raw['instance']]
+        moves.append(move)
+    return moves
+
+
+def resume_view(recorded, moves):
+    """The ``resumed`` return value: which journal, and what was left to do in it."""
+    return {'journal': recorded.path, 'run': recorded.run_id, 'purpose': recorded.purpose,
+            'ended_before': len(recorded.ends), 'pending': len(moves),
+            'adopted': sum(1 for m in moves if m._adopt is not None),
+            'torn_line': recorded.torn_line, 'closed': recorded.closed}
+
+
+def open_journal(params, check_mode, moves, purpose, recorded=None):
+    """The journal a run writes: a new file, the resumed run's file, or NoJournal (check mode, no moves).
+
+    Raises ``_report.UnsafePath`` or OSError before anything has changed.
+    """
+    if check_mode or not moves:
+        return journal_mod.NoJournal()
+    if recorded is not None:
+        return journal_mod.Journal(recorded.path, recorded.run_id, resumed=True)
+    return journal_mod.Journal.create(params.get('journal_dir') or journal_mod.default_journal_dir(), purpose)
+
+
+def plan_freshness(plan, max_age, now=None, current_digest=None):
+    """Check a plan's age and digest before it is carried out; returns (view, problem or None).
+
+    ``max_age`` seconds (0: any age) is compared with the plan's ``snapshot_taken_at``;
+    ``current_digest`` is a callable returning the digest of the live cloud over the plan's
+    ``snapshot_hosts`` (or raising). A plan without a date or hosts cannot be aged or compared:
+    the view says so.
+    """
+    from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import parse_time
+    view = {'snapshot_taken_at': plan.get('snapshot_taken_at'), 'age_seconds': None, 'max_plan_age': max_age,
+            'digest_in_plan': plan.get('snapshot_digest'), 'digest_now': None, 'digest_match': None,
+            'digest_note': None}
+    now = time.time() if now is None else now
+    if plan.get('snapshot_taken_at'):
+        age = now - parse_time(plan["snapshot_taken_at"], "plan.snapshot_taken_at").timestamp()
+        view['age_seconds'] = round(age, 1)
+        if max_age and age > max_age:
+            return view, ('the plan was made from a snapshot taken %s, %d s ago, older than max_plan_age (%d s): '
+                          'take a fresh snapshot and plan again, or raise max_plan_age'
+                          % (plan['snapshot_taken_at'], age, max_age))
+    if plan.get('snapshot_digest') and plan.get('snapshot_hosts') and current_digest is not None:
+        try:
+            view['digest_now'] = current_digest(plan['snapshot_hosts'])
+            view['digest_match'] = view['digest_now'] == plan['snapshot_digest']
+        except Exception as exc:  # reported; require_digest turns it into a refusal
+            view['digest_note'] = 'the live cloud could not be digested: %s' % exc
+    elif plan.get('snapshot_digest'):
+        view['digest_note'] = 'the plan names no snapshot_hosts, so its digest cannot be compared'
+    else:
+        view['digest_note'] = 'the plan carries no snapshot_digest'
+    return view, None
+
+
+def live_digest(conn):
+    """A callable: hosts -> the digest of the live cloud over those hosts, as level_plan computes it."""
+    def compute(hosts):
+        from ansible_collections.cloudops.leveller.plugins.module_utils._sources import nova as nova_source
+        from ansible_collections.cloudops.leveller.plugins.module_utils import _snapshot
+        found, instances, _info, _counter = nova_source.collect(conn, scope={'hosts': list(hosts)}, history_hours=0)
+        snapshot = _snapshot.from_dict({'version': 1, 'taken_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                                        'hosts': found, 'instances': instances})
+        return _snapshot.digest(snapshot)
+    return compute
+
+
 def check_hosts_known(moves, services):
     """Raise ValueError naming hosts of ``moves`` that are not nova-compute hosts."""
     unknown = sorted(set(h for m in moves for h in (m.source, m.destination) if h and h not in services))
@@ -714,6 +857,8 @@ def execution_argument_spec():
         lock=dict(type='bool', default=True),
         lock_timeout=dict(type='int', default=0),
         lock_dir=dict(type='path'),
+        journal_dir=dict(type='path'),
+        resume=dict(type='path'),
     )
 
 
@@ -734,15 +879,25 @@ def run_locked(executor, moves, lock, log, purpose, check_mode=False):
     """Run ``moves`` holding ``lock``, with start and end lines in the progress log.
 
     Returns the totals. ``LockBusy`` from taking the lock propagates (nothing has moved
-    then); the progress log is closed however this ends.
+    then); the progress log and the journal (``executor.journal``) are closed however this ends.
+    The journal's first record is written under the lock, before any move starts.
     """
+    journal = getattr(executor, "journal", None)
     try:
         with lock:
             log.write('start: %s, %d move(s)%s' % (purpose, len(moves), ' (check mode)' if check_mode else ''))
+            if journal is not None:
+                journal.begin(purpose, moves)
+                log.write('journal: %s (resume a killed run with resume=%s)' % (journal.path, journal.path))
             executor.run(moves)
-            log.write('end: %s' % summary_message(executor.totals(moves), executor.stopped_by))
+            totals = executor.totals(moves)
+            log.write('end: %s' % summary_message(totals, executor.stopped_by))
+            if journal is not None:
+                journal.close(totals)
     finally:
         log.close()
+        if journal is not None:
+            journal.close()
     return executor.totals(moves)
 
 

@@ -249,6 +249,8 @@ class Plan(object):
         self.strategy = strategy
         self.params = params
         self.snapshot_digest = snapshot_digest
+        self.snapshot_taken_at = None
+        self.snapshot_hosts = []
         self.moves = []
         self.waves = 0
         self.before = None
@@ -264,6 +266,7 @@ class Plan(object):
         return {
             "version": PLAN_VERSION, "strategy": self.strategy, "params": self.params,
             "snapshot_digest": self.snapshot_digest,
+            "snapshot_taken_at": self.snapshot_taken_at, "snapshot_hosts": list(self.snapshot_hosts),
             "moves": [m.to_dict() for m in moves], "waves": self.waves,
             "before": self.before, "after": self.after, "bound": self.bound,
             "skipped": self.skipped,

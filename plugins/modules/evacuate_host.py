@@ -64,9 +64,26 @@ options:
     default: drained
   disabled_reason:
     description:
-      - Reason recorded on the disabled compute service.
+      - Reason recorded on the disabled compute service. The run's id (RV(run_id)) is added to it,
+        as C(<reason> (run <run id>)), so that O(state=enabled) and an operator reading
+        C(openstack compute service list --long) can tell which run disabled the host.
     type: str
     default: disabled by cloudops.leveller
+  max_plan_age:
+    description:
+      - With O(plan), refuse a plan whose snapshot (C(snapshot_taken_at)) is older than this many
+        seconds; nothing changes. V(0) accepts any age. A plan without C(snapshot_taken_at) is
+        not aged.
+    type: int
+    default: 3600
+  require_digest:
+    description:
+      - With O(plan), refuse the plan when the live cloud's digest over the plan's
+        C(snapshot_hosts) differs from its C(snapshot_digest) (or cannot be compared). With
+        V(false) the comparison is only reported (RV(plan_check)) and every move is checked against
+        the live cloud just before it starts (O(on_drift)).
+    type: bool
+    default: false
   plan:
     description:
       - With O(state=drained), a drain plan from M(cloudops.leveller.level_plan) for this host
@@ -249,19 +266,44 @@ instances_after:
   returned: always
   type: int
 planner:
-  description: Where the destinations came from, C(plan) or C(scheduler).
+  description: Where the destinations came from, C(plan), C(scheduler) or C(journal) (with O(resume)).
   returned: always
   type: str
 lock:
   description: The lock file used and the seconds spent waiting for it, or null.
   returned: always
   type: dict
+journal:
+  description:
+    - The run journal (see O(journal_dir)); pass it to O(resume) if the run was interrupted. Null
+      in check mode and when there was nothing to move.
+  returned: always
+  type: str
+run_id:
+  description: The run's id (the journal's name without C(.jsonl)), also written into the reason of a host it disables.
+  returned: always
+  type: str
+resumed:
+  description: With O(resume), the journal taken over and what was left in it (see M(cloudops.leveller.live_migrate)).
+  returned: always
+  type: dict
+plan_check:
+  description: With O(plan), the plan's age and digest check (see M(cloudops.leveller.live_migrate)).
+  returned: always
+  type: dict
+disabled_by_run:
+  description:
+    - With O(state=enabled), the id of the cloudops.leveller run that had disabled the host (read
+      from its disabled reason), or null when the reason names no run.
+  returned: success
+  type: str
 msg:
   description: One-line summary.
   returned: always
   type: str
 '''
 
+import re
 import time
 import traceback
 
@@ -270,11 +312,14 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, execution_argument_spec, execution_params_problem,
-    lock_view, moves_from_plan, run_locked, summary_message, unresolved_message)
+    live_digest, lock_view, moves_from_journal, moves_from_plan, open_journal, plan_freshness, resume_view,
+    run_locked, summary_message, unresolved_message)
+from ansible_collections.cloudops.leveller.plugins.module_utils import _journal
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
 from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
 EVACUABLE = ('ACTIVE', 'SHUTOFF', 'ERROR')
+_RUN_IN_REASON = re.compile(r'\(run ([A-Za-z0-9_.-]+)\)')
 
 
 def _svc_view(svc):
@@ -283,14 +328,41 @@ def _svc_view(svc):
 
 class HostRun(object):
 
-    def __init__(self, module):
+    def __init__(self, module, recorded=None):
         self.module = module
         self.p = module.params
+        self.recorded = recorded
+        self.journal = None
         self.conn = connect(module)
         self.nova = Nova(self.conn)
         self.result = dict(changed=False, host=self.p['host'], state=self.p['state'], moves=[], totals={},
                            progress=[], remaining=[], left_alone=[], instances_before=0, instances_after=0,
-                           planner=None, lock=None)
+                           planner=None, lock=None, journal=None, run_id=None, resumed=None, plan_check=None)
+
+    def open_journal(self, moves, purpose):
+        """The run's journal, opened before the host is disabled (its reason names the run)."""
+        try:
+            self.journal = open_journal(self.p, self.module.check_mode, moves, purpose, self.recorded)
+        except (UnsafePath, OSError) as exc:
+            self.fail('journal_dir: %s; nothing was changed' % exc)
+        self.result.update(journal=self.journal.path, run_id=self.journal.run_id)
+        if self.recorded is not None:
+            self.result['resumed'] = resume_view(self.recorded, moves)
+
+    def resumed_moves(self, kinds):
+        """With O(resume): what the interrupted run left on this host; None without resume."""
+        if self.recorded is None:
+            return None
+        moves = moves_from_journal(self.recorded)
+        alien = sorted(set(m.source for m in self.recorded.moves) - set([self.p['host']]))
+        if alien:
+            self.fail('resume: the journal %s moves instances off %s, not %s: resume it with the host of that run'
+                      % (self.recorded.path, ', '.join(alien), self.p['host']))
+        wrong = sorted(set(m.kind for m in moves) - set(kinds))
+        if wrong:
+            self.fail('resume: the journal %s holds %s moves; resume it with state=%s' % (
+                self.recorded.path, ', '.join(wrong), 'evacuated' if 'evacuate' in wrong else 'drained'))
+        return moves
 
     def _diff_moves(self, moves, svc, after_svc):
         """With --diff: the moves and the compute service before and after, in the result."""
@@ -319,6 +391,8 @@ class HostRun(object):
     # -- state: enabled ----------------------------------------------------------------
     def enabled(self):
         services, svc = self.service()
+        found = _RUN_IN_REASON.search(svc.get('disabled_reason') or '')
+        self.result['disabled_by_run'] = found.group(1) if found else None
         after = dict(_svc_view(svc))
         changed = False
         if svc['forced_down']:
@@ -349,7 +423,7 @@ class HostRun(object):
             self.nova, timeout=self.p['timeout'], abort_timeout=self.p['abort_timeout'],
             poll_interval=self.p['poll_interval'], max_parallel=self.p['max_parallel'],
             max_per_host=self.p['max_per_host'], on_failure=on_failure, on_drift=self.p['on_drift'],
-            check_mode=self.module.check_mode, progress=log.write)
+            check_mode=self.module.check_mode, progress=log.write, journal=self.journal)
         lock = lock_for_run(self.conn, self.p, self.module.check_mode, len(moves), purpose)
         try:
             totals = run_locked(executor, moves, lock, log, purpose, self.module.check_mode)
@@ -359,16 +433,21 @@ class HostRun(object):
             self.fail('lock_dir: %s' % exc)
         self.result.update(moves=[m.as_dict() for m in moves], totals=totals, progress=executor.progress,
                            stopped_by=executor.stopped_by, lock=lock_view(lock))
+        if executor.journal_error:
+            self.fail('%s: %s' % (purpose, executor.journal_error), FailureClass.INCONSISTENT)
         return executor, totals
 
     def disable(self, svc):
         """Disable the service unless it is; returns the 'after' view."""
         after = dict(_svc_view(svc))
+        reason = self.p['disabled_reason']
+        if self.journal is not None and self.journal.run_id:
+            reason = '%s (run %s)' % (reason, self.journal.run_id)
         if svc['status'] != 'disabled':
             self.result['changed'] = True
-            after.update(status='disabled', disabled_reason=self.p['disabled_reason'])
+            after.update(status='disabled', disabled_reason=reason)
             if not self.module.check_mode:
-                self.nova.set_service_status(svc['id'], False, self.p['disabled_reason'])
+                self.nova.set_service_status(svc['id'], False, reason)
         self.result['service'] = {'before': _svc_view(svc), 'after': after}
         return after
 
@@ -413,12 +492,25 @@ class HostRun(object):
                                  reason='%s%s: not movable' % (s['status'], busy)))
         self.result['left_alone'] = left
 
-        if self.p['plan'] is not None:
+        resumed = self.resumed_moves(('live', 'cold'))
+        if resumed is not None:
+            self.result['planner'] = 'journal'
+            moves = resumed
+        elif self.p['plan'] is not None:
             self.result['planner'] = 'plan'
             try:
                 moves = moves_from_plan(self.p['plan'])
             except ValueError as exc:
                 self.fail(str(exc))
+            check, stale = plan_freshness(self.p['plan'], self.p['max_plan_age'], current_digest=live_digest(self.conn))
+            self.result['plan_check'] = check
+            if stale:
+                self.fail(stale + '; nothing was changed')
+            if self.p['require_digest'] and not check['digest_match']:
+                self.fail('require_digest: the live cloud no longer matches the plan (plan %s, now %s%s); nothing '
+                          'was changed. Take a fresh snapshot and plan the drain again' % (
+                              check['digest_in_plan'], check['digest_now'],
+                              '; ' + check['digest_note'] if check['digest_note'] else ''), FailureClass.INCONSISTENT)
             strangers = [m.instance for m in moves if m.source != host]
             if strangers:
                 self.fail('the plan moves instances off hosts other than %s (%s): pass a drain plan for this host'
@@ -465,6 +557,7 @@ class HostRun(object):
                     self.fail('the other enabled hosts have too little room for the instances of %s (%s); '
                               'nothing was moved (all_or_nothing)' % (host, shortfall), FailureClass.INCONSISTENT)
 
+        self.open_journal(moves, 'drain of %s' % host)
         after_svc = self.disable(svc)
         on_failure = self.p['on_failure'] or 'stop'
         executor, totals = self.execute(moves, on_failure, 'drain of %s' % host)
@@ -520,20 +613,28 @@ class HostRun(object):
                       'fenced is false. Power the host off (or isolate it), then either force the service '
                       'down (openstack compute service set --down %s nova-compute) or pass fenced=true'
                       % (host, host), FailureClass.INCONSISTENT)
-        servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
-        servers, left = self.select(servers)
+        moves = self.resumed_moves(('evacuate',))
+        left = []
+        if moves is not None:
+            # The instances of the interrupted run, each counted once at the end, wherever it is now.
+            servers = [dict(id=m['instance'], name=m.get('name')) for m in self.recorded.moves]
+            self.result['planner'] = 'journal'
+        else:
+            servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
+            servers, left = self.select(servers)
+            moves = []
+            for s in servers:
+                if s['status'] in EVACUABLE and not s['task_state']:
+                    moves.append(Move(s['id'], host, None, name=s['name'], kind='evacuate'))
+                else:
+                    left.append(dict(id=s['id'], name=s['name'], status=s['status'],
+                                     reason='%s%s: Nova cannot evacuate it; reset its state first' % (
+                                         s['status'], ' (task_state %s)' % s['task_state'] if s['task_state'] else '')))
+            self.result['planner'] = 'scheduler'
         self.result['instances_before'] = len(servers)
-        moves = []
-        for s in servers:
-            if s['status'] in EVACUABLE and not s['task_state']:
-                moves.append(Move(s['id'], host, None, name=s['name'], kind='evacuate'))
-            else:
-                left.append(dict(id=s['id'], name=s['name'], status=s['status'],
-                                 reason='%s%s: Nova cannot evacuate it; reset its state first' % (
-                                     s['status'], ' (task_state %s)' % s['task_state'] if s['task_state'] else '')))
         self.result['left_alone'] = left
-        self.result['planner'] = 'scheduler'
         self.result['microversion'] = self.nova.evacuate_microversion()
+        self.open_journal(moves, 'evacuation of %s' % host)
         after_svc = self.disable(svc)
         on_failure = self.p['on_failure'] or 'continue'
         executor, totals = self.execute(moves, on_failure, 'evacuation of %s' % host)
@@ -587,14 +688,29 @@ def main():
         timeout=dict(type='int', default=600),
         max_per_host=dict(type='int', default=1),
         on_failure=dict(type='str', choices=['stop', 'continue']),
+        max_plan_age=dict(type='int', default=3600),
+        require_digest=dict(type='bool', default=False),
     )
-    module = LevellerModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = LevellerModule(argument_spec=argument_spec, supports_check_mode=True,
+                            mutually_exclusive=[('resume', 'plan'), ('resume', 'instances')])
     problem = (execution_params_problem(module.params, ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'))
                or run_paths_problem(module.params))
     if problem:
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
+    if not problem and module.params['max_plan_age'] < 0:
+        problem = 'max_plan_age must not be negative (got %s); 0 accepts a plan of any age' % module.params['max_plan_age']
+    if problem:
+        module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     if module.params['plan'] is not None and module.params['state'] != 'drained':
         module.fail_json(msg='plan is only used with state=drained')
+    if module.params['resume'] is not None and module.params['state'] == 'enabled':
+        module.fail_json(msg='resume is used with state=drained or state=evacuated (the state of the interrupted run)')
+    recorded = None
+    if module.params['resume'] is not None:
+        try:
+            recorded = _journal.read(module.params['resume'])
+        except _journal.JournalError as exc:
+            module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
     if module.params['plan'] is not None:
         try:
             moves_from_plan(module.params['plan'])  # the whole plan, before any connection
@@ -602,7 +718,7 @@ def main():
             module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
     run = None
     try:
-        run = HostRun(module)
+        run = HostRun(module, recorded)
         getattr(run, module.params['state'])()
     except NovaError as exc:
         # A late error (the final count, the wait) still returns what was done: moves, totals.

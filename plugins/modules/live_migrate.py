@@ -60,8 +60,26 @@ options:
       - A plan returned by M(cloudops.leveller.level_plan) (its C(plan) key). Its C(moves) are
         carried out by C(wave), lowest first; a later wave starts when the previous one has
         finished.
-      - Mutually exclusive with O(instance).
+      - Mutually exclusive with O(instance) and O(resume).
+      - Before any move, the plan's age and digest are checked (O(max_plan_age),
+        O(require_digest)); the outcome is returned in RV(plan_check).
     type: dict
+  max_plan_age:
+    description:
+      - Refuse a plan whose snapshot (C(snapshot_taken_at)) is older than this many seconds; nothing
+        moves. V(0) accepts any age. A plan without C(snapshot_taken_at) (written by hand) is not
+        aged; RV(plan_check) says so.
+    type: int
+    default: 3600
+  require_digest:
+    description:
+      - The live cloud is digested over the plan's C(snapshot_hosts) and compared with its
+        C(snapshot_digest) (instance hosts, flavors, host states).
+      - V(false) reports a mismatch in RV(plan_check) and carries out the plan move by move, each
+        move checked against the live cloud just before it starts (O(on_drift)).
+      - V(true) refuses the whole plan when the digests differ or cannot be compared; nothing moves.
+    type: bool
+    default: false
   on_failure:
     description:
       - C(stop) starts no further move once a move has failed or was aborted. Moves already in
@@ -126,6 +144,11 @@ EXAMPLES = r'''
 - name: Show what happened
   ansible.builtin.debug:
     var: run.progress
+
+- name: Finish what a killed run left (its journal is in its result and its progress log)
+  cloudops.leveller.live_migrate:
+    cloud: prod
+    resume: /root/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
 '''
 
 RETURN = r'''
@@ -212,6 +235,31 @@ lock:
   returned: always
   type: dict
   sample: {path: /run/user/0/cloudops-leveller/locks/cloud-5d1c0e2a.lock, waited: 0.0}
+journal:
+  description:
+    - The run journal (see O(journal_dir)); pass it to O(resume) if the run was interrupted.
+      Null in check mode and when there was nothing to move.
+  returned: always
+  type: str
+  sample: /root/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
+run_id:
+  description: The run's id (the journal's name without C(.jsonl)), or null without a journal.
+  returned: always
+  type: str
+resumed:
+  description:
+    - With O(resume), the journal taken over, its run, how many moves had ended before
+      (C(ended_before)), how many were left (C(pending)) and how many of those had been begun by
+      the interrupted run and were tracked to their end (C(adopted)). Null otherwise.
+  returned: always
+  type: dict
+plan_check:
+  description:
+    - With O(plan), the plan's C(snapshot_taken_at), C(age_seconds), C(max_plan_age), the plan's
+      and the live cloud's digests (C(digest_in_plan), C(digest_now), C(digest_match)) and a
+      C(digest_note) when they could not be compared. Null otherwise.
+  returned: always
+  type: dict
 msg:
   description: One-line summary.
   returned: always
@@ -225,7 +273,9 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, check_hosts_known, diff_of, execution_argument_spec, execution_params_problem,
-    lock_view, moves_from_plan, run_locked, summary_message, unresolved_message)
+    live_digest, lock_view, moves_from_journal, moves_from_plan, open_journal, plan_freshness, resume_view,
+    run_locked, summary_message, unresolved_message)
+from ansible_collections.cloudops.leveller.plugins.module_utils import _journal
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
 from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
@@ -246,10 +296,16 @@ def _resolve_instance(nova, ref):
 
 def run(module):
     p = module.params
+    recorded = None
     if p['plan'] is not None:
         try:
             moves_from_plan(p['plan'])  # the whole plan, before any connection
         except ValueError as exc:
+            module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
+    if p['resume'] is not None:
+        try:
+            recorded = _journal.read(p['resume'])
+        except _journal.JournalError as exc:
             module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
     conn = connect(module)
     nova = Nova(conn)
@@ -262,25 +318,41 @@ def run(module):
             failure=FailureClass.PERMISSION if denied else FailureClass.UNREACHABLE)
 
     # Everything that can be wrong with the input fails here, before any move starts.
+    plan_check = None
     try:
-        if p['plan'] is not None:
+        if recorded is not None:
+            moves = moves_from_journal(recorded)
+        elif p['plan'] is not None:
             moves = moves_from_plan(p['plan'])
+            plan_check, stale = plan_freshness(p['plan'], p['max_plan_age'], current_digest=live_digest(conn))
+            if stale:
+                raise ValueError(stale)
+            if p['require_digest'] and not plan_check['digest_match']:
+                raise ValueError('require_digest: the live cloud no longer matches the plan (plan %s, now %s%s); '
+                                 'nothing was moved. Take a fresh snapshot and plan again' % (
+                                     plan_check['digest_in_plan'], plan_check['digest_now'],
+                                     '; ' + plan_check['digest_note'] if plan_check['digest_note'] else ''))
         else:
             server = _resolve_instance(nova, p['instance'])
             moves = [Move(server['id'], server['host'], p['destination'], name=server['name'])]
         check_hosts_known(moves, services)
     except ValueError as exc:
-        module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
+        module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION, plan_check=plan_check)
     except NovaError as exc:
         module.fail_json(msg='Cannot read the instance: %s' % exc, failure=FailureClass.UNREACHABLE)
 
+    purpose = ('resume of %s' % recorded.run_id if recorded is not None
+               else 'live_migrate of %d move(s)' % len(moves))
+    try:
+        journal = open_journal(p, module.check_mode, moves, 'live_migrate', recorded)
+    except (UnsafePath, OSError) as exc:
+        module.fail_json(msg='journal_dir: %s; nothing was moved' % exc, failure=FailureClass.CONFIGURATION)
     log = ProgressLog(p['progress_log'])
     executor = Executor(
         nova, timeout=p['timeout'], abort_timeout=p['abort_timeout'], poll_interval=p['poll_interval'],
         max_parallel=p['max_parallel'], max_per_host=p['max_per_host'], on_failure=p['on_failure'],
         on_drift=p['on_drift'], check_mode=module.check_mode, check_room=p['check_room'],
-        progress=log.write)
-    purpose = 'live_migrate of %d move(s)' % len(moves)
+        progress=log.write, journal=journal)
     lock = lock_for_run(conn, p, module.check_mode, len(moves), purpose)
     try:
         totals = run_locked(executor, moves, lock, log, purpose, module.check_mode)
@@ -298,11 +370,17 @@ def run(module):
         progress=executor.progress,
         stopped_by=executor.stopped_by,
         lock=lock_view(lock),
+        journal=journal.path,
+        run_id=journal.run_id,
+        resumed=None if recorded is None else resume_view(recorded, moves),
+        plan_check=plan_check,
         msg=summary_message(totals, executor.stopped_by) + unresolved_message(moves),
     )
+    if executor.journal_error:
+        result['msg'] += '; ' + executor.journal_error
     if module._diff:
         result['diff'] = diff_of(moves)
-    if totals['failed'] or totals['aborted'] or totals['unresolved']:
+    if totals['failed'] or totals['aborted'] or totals['unresolved'] or executor.journal_error:
         result['failure'] = FailureClass.INCONSISTENT
         module.fail_json(**result)
     module.exit_json(**result)
@@ -319,14 +397,18 @@ def main():
         timeout=dict(type='int', default=600),
         max_per_host=dict(type='int', default=1),
         check_room=dict(type='bool', default=True),
+        max_plan_age=dict(type='int', default=3600),
+        require_digest=dict(type='bool', default=False),
     )
     module = LevellerModule(
         argument_spec=argument_spec,
-        mutually_exclusive=[('instance', 'plan'), ('destination', 'plan')],
-        required_one_of=[('instance', 'plan')],
+        mutually_exclusive=[('instance', 'plan', 'resume'), ('destination', 'plan', 'resume')],
+        required_one_of=[('instance', 'plan', 'resume')],
         supports_check_mode=True,
     )
     problem = execution_params_problem(module.params) or run_paths_problem(module.params)
+    if not problem and module.params['max_plan_age'] < 0:
+        problem = 'max_plan_age must not be negative (got %s); 0 accepts a plan of any age' % module.params['max_plan_age']
     if problem:
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     try:

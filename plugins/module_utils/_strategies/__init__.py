@@ -40,7 +40,11 @@ def make_plan(snapshot, strategy, params=None):
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return module.plan(snapshot, params)
+        plan = module.plan(snapshot, params)
+        # What an executor needs to age the plan and digest the live cloud the same way.
+        plan.snapshot_taken_at = snapshot.taken_at
+        plan.snapshot_hosts = sorted(h.name for h in snapshot.hosts)
+        return plan
     finally:
         if enabled:
             gc.enable()

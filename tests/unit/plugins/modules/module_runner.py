@@ -49,9 +49,12 @@ def moving_module_runner(monkeypatch, tmp_path, mod, **defaults):
     monkeypatch.setattr(mod, 'connect', lambda module: object())
     monkeypatch.setattr(mod, 'Nova', lambda conn: nova)
     monkeypatch.setattr(lock_mod, 'cloud_key_for', lambda conn: 'unit')
-    run = module_runner(monkeypatch, mod, dict(defaults, poll_interval=0.01, lock_dir=str(tmp_path)))
+    journal_dir = str(tmp_path / 'journal')
+    run = module_runner(monkeypatch, mod, dict(defaults, poll_interval=0.01, lock_dir=str(tmp_path),
+                                               journal_dir=journal_dir))
     run.nova = nova
     run.lock_dir = str(tmp_path)
+    run.journal_dir = journal_dir
     return run
 
 

@@ -74,7 +74,9 @@ def test_drain_disables_moves_everything_and_checks_empty(env):
     assert out.result['planner'] == 'scheduler'
     assert out.result['totals']['moved'] == 3 and out.result['instances_after'] == 0
     assert env.nova.services['c1']['status'] == 'disabled'
-    assert env.nova.services['c1']['disabled_reason'] == 'patching'
+    # The reason names the run (its journal), so state=enabled can tell which run disabled it.
+    assert env.nova.services['c1']['disabled_reason'] == 'patching (run %s)' % out.result['run_id']
+    assert out.result['run_id'] and out.result['journal'].startswith(env.journal_dir)
     assert all(s['host'] != 'c1' for s in env.nova.servers.values())
 
 
