@@ -43,6 +43,11 @@ RESULTS = ('moved', 'evacuated', 'failed', 'unresolved', 'skipped', 'aborted', '
 # instance's task_state in the API call itself, before it answers, so a migration that began
 # shows at once; the window covers a slow database and the conductor creating the record.
 RECONCILE_SECONDS = 20
+# A pre-check read (the instance, the services, the migrations before a start) that fails on
+# a timeout, a reset or a 5xx is tried this many times, with backoff, before the move is failed
+# unstarted. Reads while moves are in flight are not retried in place: the poll loop reads
+# again on its next round, so no single call holds up the deadlines of the others.
+READ_TRIES = 4
 KINDS = ('live', 'cold', 'evacuate')
 _MIGRATION_TYPE = {'live': 'live-migration', 'cold': 'migration', 'evacuate': 'evacuation'}
 _RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
@@ -298,8 +303,21 @@ class Executor(object):
     def _services_now(self):
         # Read afresh before every move: a host disabled half-way through a wave must not
         # receive the wave's later moves.
-        self._services = self.nova.compute_services()
+        self._services = self._read_again(self.nova.compute_services)
         return self._services
+
+    def _read_again(self, read, *args):
+        """An idempotent pre-check read, tried READ_TRIES times with backoff unless Nova answers 4xx."""
+        delay = max(self.poll_interval, 1.0)
+        for attempt in range(READ_TRIES):
+            try:
+                return read(*args)
+            except Exception as exc:
+                status = getattr(exc, 'status', None)
+                if (status is not None and status < 500) or attempt == READ_TRIES - 1:
+                    raise
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def _drift(self, move, reason, server=None):
         result = 'skipped' if self.on_drift == 'skip' else 'failed'
@@ -309,7 +327,7 @@ class Executor(object):
     def _begin(self, move, inflight):
         """Pre-check and start one move: 'done', 'inflight' or 'defer'."""
         try:
-            server = self.nova.get_server(move.instance)
+            server = self._read_again(self.nova.get_server, move.instance)
         except Exception as exc:  # cannot read the instance: do not touch it
             self._finish(move, 'failed', 'pre-check could not read the instance: %s' % exc)
             return 'done'
@@ -450,7 +468,7 @@ class Executor(object):
     def _start(self, move, server):
         try:
             move._known_migrations = set(
-                m['id'] for m in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind]))
+                m['id'] for m in self._read_again(self.nova.migrations, move.instance, _MIGRATION_TYPE[move.kind]))
         except Exception as exc:
             self._finish(move, 'failed', 'pre-check could not list migrations: %s' % exc, server=server)
             return 'done'
@@ -513,6 +531,10 @@ class Executor(object):
         except Exception as exc:  # a transient API error: try again on the next poll
             move._last_poll_error = str(exc)
             server = None
+            if move._state == 'unclear':
+                # The read-back window counts answered reads only: while Nova does not answer, a
+                # start call queued in it may still be carried out when it comes back.
+                move._reconcile_until = self.clock() + max(RECONCILE_SECONDS, 3 * self.poll_interval)
             if self.clock() > move._deadline + self.abort_timeout:
                 self._finish(move, 'unresolved', 'lost track of the move: Nova did not answer for %ss past '
                              'its deadline (%s); it may still be migrating: check the instance and its '

@@ -8,6 +8,7 @@ first N requests whose method and path match ``--match``; for those it injects o
   drop   forward the request, read Nova's answer, then close the client's connection without a
          word: Nova did the work, the caller never hears of it (a lost 202)
   502    do not forward; answer 502 Bad Gateway (Nova never saw the request)
+  hold   do not forward, do not answer: the caller hangs on the call (a test kills it there)
 
 Every request is logged as one JSON line on stdout (method, path, what was done), so a test can
 count how many start calls reached Nova. It exits by itself after ``--lifetime`` seconds.
@@ -27,7 +28,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", type=int, required=True, help="port on 127.0.0.1")
     parser.add_argument("--target", type=int, required=True, help="nova-api port on 127.0.0.1")
-    parser.add_argument("--mode", choices=["drop", "502"], required=True)
+    parser.add_argument("--mode", choices=["drop", "502", "hold"], required=True,
+                        help="drop: forward, lose the answer; 502: answer 502, not forwarded; "
+                             "hold: never forward, never answer (the caller hangs)")
     parser.add_argument("--match", required=True, help="regex on 'METHOD path' and the body")
     parser.add_argument("--times", type=int, default=1, help="how many matching requests get the fault")
     parser.add_argument("--lifetime", type=float, default=300.0, help="seconds before it exits")
@@ -56,6 +59,11 @@ def main():
                 if state["left"] > 0 and pattern.search(what):
                     state["left"] -= 1
                     fault = args.mode
+            if fault == "hold":
+                log(method=self.command, path=self.path, action="held, not forwarded")
+                time.sleep(args.lifetime)
+                self.close_connection = True
+                return
             if fault == "502":
                 log(method=self.command, path=self.path, action="answered 502, not forwarded")
                 payload = b'{"message": "injected by fault_proxy.py"}'

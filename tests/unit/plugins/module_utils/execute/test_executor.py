@@ -517,3 +517,25 @@ def test_a_pinned_instance_on_a_dead_host_is_still_evacuated():
     nova.services['c1'].update(state='down', forced_down=True)
     m = ex.run([Move('a', 'c1', 'c2', kind='evacuate')])[0]
     assert m.result == 'evacuated'
+
+
+def test_pre_check_reads_are_retried_with_backoff_but_not_on_4xx():
+    from ansible_collections.cloudops.leveller.plugins.module_utils._nova import NovaError
+    clock, nova, ex = make()
+    nova.add('a', 'c1')
+    nova.add('b', 'c1')
+    real = nova.get_server
+    errors = {'a': [NovaError('GET /servers/a returned HTTP 503', status=503), Exception('read timed out')],
+              'b': [NovaError('GET /servers/b returned HTTP 403: policy', status=403)]}
+
+    def get_server(uid):
+        if errors.get(uid):
+            raise errors[uid].pop(0)
+        return real(uid)
+    nova.get_server = get_server
+    t0 = clock.now
+    moves = ex.run([Move('a', 'c1', 'c2'), Move('b', 'c1', 'c3', wave=2)])
+    assert moves[0].result == 'moved' and errors['a'] == []
+    assert clock.now - t0 >= 1.0 + 2.0  # two waits, doubling
+    assert moves[1].result == 'failed' and 'HTTP 403' in moves[1].error
+    assert not [c for c in nova.calls if c[1] == 'b']
