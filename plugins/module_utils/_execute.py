@@ -17,6 +17,11 @@ move built by a module) and for each one:
 4. checks the result (post-check): ACTIVE (or the power state it had) on the expected
    service host, idle. Anything else is a failed move, whatever Nova's migration record says.
 
+The executor talks to the platform only through a backend (``_backend.Backend``: read, hosts,
+start, migrations to poll, abort, confirm, power_on); Nova is the first backend. Every start is
+written to the run journal (``_journal``) before and after its call, every end after its
+post-check, so a killed run can be resumed without starting anything twice.
+
 Moves run in waves; within a wave at most ``max_parallel`` are in flight, and at most
 ``max_per_host`` touch any one host (incoming plus outgoing). Everything runs in one
 thread: migrations are asynchronous in Nova, so the executor starts them and then polls
@@ -31,6 +36,7 @@ import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
     SUCCESS_MIGRATION, TERMINAL_MIGRATION)
+from ansible_collections.cloudops.leveller.plugins.module_utils._backend import backend_for
 from ansible_collections.cloudops.leveller.plugins.module_utils import _journal as journal_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import pinned_by
@@ -49,7 +55,6 @@ RECONCILE_SECONDS = 20
 # again on its next round, so no single call holds up the deadlines of the others.
 READ_TRIES = 4
 KINDS = ('live', 'cold', 'evacuate')
-_MIGRATION_TYPE = {'live': 'live-migration', 'cold': 'migration', 'evacuate': 'evacuation'}
 _RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
 
 
@@ -131,7 +136,8 @@ def describe(server):
 
 
 class Executor(object):
-    """Runs moves against a :class:`~._nova.Nova`-like object; see the module docstring."""
+    """Runs moves through a backend (``_backend.Backend``; a ``_nova.Nova`` is wrapped in the Nova
+    backend); see the module docstring."""
 
     def __init__(self, nova, timeout=600, abort_timeout=120, poll_interval=2.0, max_parallel=1,
                  max_per_host=1, on_failure='stop', on_drift='skip', check_mode=False,
@@ -144,6 +150,8 @@ class Executor(object):
         if max_parallel < 1 or max_per_host < 1:
             raise ValueError('max_parallel and max_per_host must be at least 1')
         self.nova = nova
+        # The state machine talks to the platform only through the backend interface.
+        self.backend = backend_for(nova)
         self.timeout = timeout
         self.abort_timeout = abort_timeout
         self.poll_interval = poll_interval
@@ -303,7 +311,7 @@ class Executor(object):
     def _services_now(self):
         # Read afresh before every move: a host disabled half-way through a wave must not
         # receive the wave's later moves.
-        self._services = self._read_again(self.nova.compute_services)
+        self._services = self._read_again(self.backend.hosts)
         return self._services
 
     def _read_again(self, read, *args):
@@ -327,7 +335,7 @@ class Executor(object):
     def _begin(self, move, inflight):
         """Pre-check and start one move: 'done', 'inflight' or 'defer'."""
         try:
-            server = self._read_again(self.nova.get_server, move.instance)
+            server = self._read_again(self.backend.read, move.instance)
         except Exception as exc:  # cannot read the instance: do not touch it
             self._finish(move, 'failed', 'pre-check could not read the instance: %s' % exc)
             return 'done'
@@ -404,7 +412,7 @@ class Executor(object):
         move._adopt = None
         known = set(info.get('known_migrations') or ())
         try:
-            new = [m for m in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind])
+            new = [m for m in self.backend.migrations(move.instance, move.kind)
                    if m['id'] not in known]
         except Exception as exc:  # cannot tell: treat as begun, the polls read it back
             new = []
@@ -430,14 +438,14 @@ class Executor(object):
     def _room(self, move, server, inflight):
         """None if the destination has room, 'defer' or a reason otherwise."""
         try:
-            need = self.nova.instance_resources(move.instance)
+            need = self.backend.needs(move.instance)
         except Exception:  # fall back to the flavor below
             need = {}
         if not need:
             flavor = server.get('flavor') or {}
             need = dict((rc, flavor.get(key) or 0) for rc, key in _RESOURCE_KEYS)
         try:
-            room = self.nova.host_room(move.destination)
+            room = self.backend.room(move.destination)
         except Exception as exc:
             return 'could not read Placement for %s: %s' % (move.destination, exc)
         incoming = [m for m in inflight if m.destination == move.destination and m._reserved]
@@ -468,7 +476,7 @@ class Executor(object):
     def _start(self, move, server):
         try:
             move._known_migrations = set(
-                m['id'] for m in self._read_again(self.nova.migrations, move.instance, _MIGRATION_TYPE[move.kind]))
+                m['id'] for m in self._read_again(self.backend.migrations, move.instance, move.kind))
         except Exception as exc:
             self._finish(move, 'failed', 'pre-check could not list migrations: %s' % exc, server=server)
             return 'done'
@@ -482,12 +490,7 @@ class Executor(object):
             return 'done'
         move._start_sent = True
         try:
-            if move.kind == 'live':
-                self.nova.live_migrate(move.instance, move.destination)
-            elif move.kind == 'cold':
-                self.nova.cold_migrate(move.instance, move.destination)
-            else:
-                self.nova.evacuate(move.instance, move.destination)
+            self.backend.start(move.kind, move.instance, move.destination)
         except Exception as exc:
             status = getattr(exc, 'status', None)
             if status is None or status >= 500:
@@ -514,16 +517,16 @@ class Executor(object):
 
     def _read(self, move):
         try:
-            return self.nova.get_server(move.instance)
+            return self.backend.read(move.instance)
         except Exception:  # reported as unknown state
             return {'status': 'UNKNOWN (could not read)', 'host': '?', 'task_state': None}
 
     # -- polling ---------------------------------------------------------------
     def _poll(self, move):
         try:
-            server = self.nova.get_server(move.instance)
+            server = self.backend.read(move.instance)
             if move._migration is None or move._migration.get('status') not in TERMINAL_MIGRATION:
-                for mig in self.nova.migrations(move.instance, _MIGRATION_TYPE[move.kind]):
+                for mig in self.backend.migrations(move.instance, move.kind):
                     if mig['id'] not in move._known_migrations:
                         move._migration = mig
                         move.migration_id = mig['id']
@@ -672,7 +675,7 @@ class Executor(object):
         """Ask Nova to abort; a refusal (a migration still preparing, a lost answer) is asked again
         with backoff until abort_timeout, while the polls watch the migration end on its own."""
         try:
-            self.nova.abort_migration(move.instance, move.migration_id)
+            self.backend.abort(move.instance, move.migration_id)
             move._abort_error = None
         except Exception as exc:
             move._abort_error = '%s (migration %s)' % (exc, self._mig_status(move))
@@ -683,7 +686,7 @@ class Executor(object):
         status = self._mig_status(move)
         if server.get('status') == 'VERIFY_RESIZE' and not move._confirmed:
             try:
-                self.nova.confirm_resize(move.instance)
+                self.backend.confirm(move.instance)
             except Exception as exc:
                 self._finish(move, 'failed', 'cold migration %s reached VERIFY_RESIZE but confirm failed: '
                              '%s; instance %s' % (move.migration_id, exc, describe(server)), server=server)
@@ -712,7 +715,7 @@ class Executor(object):
             if before == 'ACTIVE' and now_status == 'SHUTOFF' and self.start_evacuated:
                 if move._state != 'starting':
                     try:
-                        self.nova.start(move.instance)
+                        self.backend.power_on(move.instance)
                     except Exception as exc:
                         self._finish(move, 'failed', 'evacuated to %s but could not start it again: %s' % (
                             server.get('host'), exc), server=server)

@@ -354,7 +354,7 @@ class HostRun(object):
         if self.recorded is None:
             return None
         moves = moves_from_journal(self.recorded)
-        alien = sorted(set(m.source for m in self.recorded.moves) - set([self.p['host']]))
+        alien = sorted(set(m['source'] for m in self.recorded.moves) - set([self.p['host']]))
         if alien:
             self.fail('resume: the journal %s moves instances off %s, not %s: resume it with the host of that run'
                       % (self.recorded.path, ', '.join(alien), self.p['host']))

@@ -164,3 +164,27 @@ def test_a_late_nova_error_still_returns_the_moves_and_totals(env, monkeypatch):
     assert out.failed and 'stopped on a Nova error' in out.result['msg'] and '503' in out.result['msg']
     assert out.result['totals']['moved'] == 1
     assert [m['result'] for m in out.result['moves']] == ['moved']
+
+
+def test_enabled_names_the_run_that_disabled_the_host(env):
+    env.nova.add('u1', 'c1')
+    drained = env({'host': 'c1', 'state': 'drained'})
+    assert not drained.failed
+    out = env({'host': 'c1', 'state': 'enabled'})
+    assert not out.failed and out.result['disabled_by_run'] == drained.result['run_id']
+    assert env.nova.services['c1']['status'] == 'enabled'
+
+
+def test_resume_of_another_hosts_journal_is_refused(env):
+    env.nova.add('u1', 'c1')
+    drained = env({'host': 'c1', 'state': 'drained'})
+    env({'host': 'c1', 'state': 'enabled'})
+    out = env({'host': 'c2', 'state': 'drained', 'resume': drained.result['journal']})
+    assert out.failed and 'moves instances off c1, not c2' in out.result['msg']
+    out = env({'host': 'c1', 'state': 'evacuated', 'resume': drained.result['journal'], 'fenced': True})
+    assert out.failed
+
+
+def test_resume_with_state_enabled_is_refused(env):
+    out = env({'host': 'c1', 'state': 'enabled', 'resume': '/x.jsonl'})
+    assert out.failed and 'resume is used with state=drained or state=evacuated' in out.result['msg']

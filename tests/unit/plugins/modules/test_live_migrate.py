@@ -91,3 +91,46 @@ def test_empty_plan_changes_nothing_and_takes_no_lock(env):
     out = env({'plan': {'version': 1, 'moves': []}})
     assert not out.failed and not out.result['changed']
     assert out.result['totals']['total'] == 0 and out.result['lock'] is None
+
+
+def test_a_run_journals_its_moves_and_resume_of_a_finished_run_moves_nothing(env):
+    import json
+    env.nova.add('u1', 'c1', name='web-1')
+    out = env({'instance': 'web-1', 'destination': 'c2'})
+    assert not out.failed and out.result['journal'].startswith(env.journal_dir)
+    with open(out.result['journal']) as f:
+        events = [json.loads(line)['event'] for line in f]
+    assert events == ['run', 'intent', 'answer', 'end', 'closed']
+    again = env({'resume': out.result['journal']})
+    assert not again.failed and again.result['totals']['total'] == 0
+    assert again.result['resumed']['ended_before'] == 1 and again.result['resumed']['pending'] == 0
+    assert [c for c in env.nova.calls if c[0] == 'live'] == [('live', 'u1', 'c2')]
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'resume': '/nonexistent/run.jsonl'}, 'cannot be read'),
+    ({'resume': '/tmp'}, 'is a folder'),
+    ({'resume': '/x.jsonl', 'instance': 'web-1'}, 'mutually exclusive'),
+    ({'instance': 'web-1', 'max_plan_age': -1}, 'max_plan_age must not be negative'),
+    ({'plan': {'version': 1, 'snapshot_taken_at': '2020-01-01T00:00:00Z',
+               'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2'}]}},
+     'older than max_plan_age (3600 s)'),
+    ({'plan': {'version': 1, 'snapshot_taken_at': 'yesterday',
+               'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2'}]}},
+     'plan.snapshot_taken_at'),
+    ({'require_digest': True, 'plan': {'version': 1, 'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2'}]}},
+     'require_digest: the live cloud no longer matches the plan'),
+])
+def test_bad_resume_and_stale_plans_fail_before_any_move(env, args, words):
+    env.nova.add('u1', 'c1', name='web-1')
+    out = env(args)
+    assert out.failed and words in out.result['msg'], out.result['msg']
+    assert env.nova.calls == []
+
+
+def test_an_old_plan_runs_with_max_plan_age_0(env):
+    env.nova.add('u1', 'c1', name='web-1')
+    out = env({'max_plan_age': 0, 'plan': {'version': 1, 'snapshot_taken_at': '2020-01-01T00:00:00Z',
+                                           'moves': [{'instance': 'u1', 'source': 'c1', 'destination': 'c2'}]}})
+    assert not out.failed and out.result['totals']['moved'] == 1
+    assert out.result['plan_check']['age_seconds'] > 10 ** 7 and out.result['plan_check']['digest_match'] is None
