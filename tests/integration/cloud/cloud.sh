@@ -2,7 +2,8 @@
 # The local test cloud of cloudops.leveller: a real Keystone, Placement,
 # Glance and Nova (api, conductor, scheduler, NCOMPUTE fake nova-compute hosts
 # compute1..N) from PyPI, MariaDB and RabbitMQ from Debian, a read-only Neutron
-# stand-in, a real Prometheus + Pushgateway fed with per-host series, all on
+# stand-in, a real Prometheus + Pushgateway fed with per-host series, and a
+# Redfish and an IPMI BMC whose power is each host's nova-compute, all on
 # 127.0.0.1. See docs/docsite/rst/local_cloud.rst.
 #
 #   cloud.sh install             cloud venv (idempotent, stamp-keyed)
@@ -16,9 +17,11 @@
 #   cloud.sh load [--host H] [--cpu X] [--memory Y] [--absent] [--reset] [--show]
 #   cloud.sh rss                 resident memory of every process we started
 #   cloud.sh smoke               boot, live-migrate, PromQL and fault checks
+#   cloud.sh bmc-check           power hosts off and on through the Redfish and IPMI BMCs
 #
 # Everything lives under ${LEVELLER_HOME:-$HOME/.cache/cloudops-leveller}/cloud:
-# venv/, cache/ (db-init snapshots), run/ (state, etc/, log/, pids/).
+# venv/, cache/ (db-init snapshots), run/ (state, etc/, log/, pids/). The BMCs run
+# with the tools venv's python (scripts/install-tools.sh: sushy-tools, pyghmi).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +38,9 @@ PY=$VENV/bin/python
 DB_PASS=leveller
 RABBIT_PASS=leveller
 ADMIN_PASS="admin"
+TOOLS_PY=${LEVELLER_VENV:-$LEVELLER_HOME/venv}/bin/python
+REDFISH_PORT=${LEVELLER_REDFISH_PORT:-18000}
+IPMI_PORT_BASE=${LEVELLER_IPMI_PORT_BASE:-16230}  # computeN: UDP base + N
 export NCOMPUTE LEVELLER_CLOUD_RUN=$RUN LEVELLER_CLOUD_VENV=$VENV
 export OS_CLIENT_CONFIG_FILE=$HERE/clouds.yaml OS_CLOUD=leveller
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -106,7 +112,8 @@ services() {  # name:port (port - when none)
   echo mysqld:3306 rabbitmq:5672 keystone:5000 placement:8778 glance-api:9292 \
        nova-api:8774 fake-neutron:9696 nova-conductor:- nova-scheduler:-
   local i; for i in $(seq 1 "$NCOMPUTE"); do echo "nova-compute$i:-"; done
-  echo prometheus:9090 pushgateway:9091 feeder:-
+  echo prometheus:9090 pushgateway:9091 feeder:- "bmc-redfish:$REDFISH_PORT" \
+       "bmc-ipmi:udp/$((IPMI_PORT_BASE + 1))-$((IPMI_PORT_BASE + NCOMPUTE))"
 }
 
 # ---------------------------------------------------------------- install
@@ -290,11 +297,33 @@ snapshot_save() {  # stop mysqld cleanly, tar datadir + keystone keys, restart
   start_mysqld; mysql_wait
 }
 
+# The BMCs (bmc.py): their power actions call 'cloud.sh compute', so they are daemons like
+# the others and never hold the lock. bmc.json keeps its password until 'down'.
+start_bmcs() {
+  alive bmc-redfish && alive bmc-ipmi && return 0
+  check_port_free bmc-redfish "$REDFISH_PORT"
+  "$TOOLS_PY" "$HERE/bmc.py" init "$NCOMPUTE" "$REDFISH_PORT" "$IPMI_PORT_BASE" \
+    || die "writing $RUN/bmc.json failed (bmc.py init)"
+  start bmc-redfish "$TOOLS_PY" "$HERE/bmc.py" redfish
+  start bmc-ipmi "$TOOLS_PY" "$HERE/bmc.py" ipmi
+}
+wait_bmc_ipmi() {  # UDP has no connect check: the launcher logs once its ports are bound
+  local i
+  for i in $(seq 1 150); do
+    grep -q 'ipmi: listening' "$LOGD/bmc-ipmi.out" 2>/dev/null && return 0
+    alive bmc-ipmi || die "bmc-ipmi exited (UDP ports $((IPMI_PORT_BASE + 1))-$((IPMI_PORT_BASE + NCOMPUTE)) in use?); read $LOGD/bmc-ipmi.out"
+    sleep 0.2
+  done
+  die "bmc-ipmi did not bind its UDP ports within 30 s; read $LOGD/bmc-ipmi.out"
+}
+
 # ---------------------------------------------------------------- up
 cmd_up() {
   if [ ! -x "$PY" ] || [ ! -f "$VENV/.leveller-stamp" ]; then
     die "the cloud venv is missing: run '$0 install' first"
   fi
+  "$TOOLS_PY" -c 'import sushy_tools, pyghmi, bcrypt' 2>/dev/null \
+    || die "the BMCs need sushy-tools and pyghmi in $TOOLS_PY: run scripts/install-tools.sh (make deps)"
   export PATH=$VENV/bin:$PATH
   local all_up=1 s
   for s in $(services); do alive "${s%%:*}" || { all_up=0; break; }; done
@@ -371,12 +400,15 @@ cmd_up() {
   for i in $(seq 1 "$NCOMPUTE"); do
     start "nova-compute$i" nova-compute "${NC[@]}" --config-file "$RUN/etc/nova/compute$i.conf"
   done
+  start_bmcs
   wait_http nova-api http://127.0.0.1:8774/ "$LOGD/nova-api.log" 120
   wait_http glance-api http://127.0.0.1:9292/ "$LOGD/glance-api.log" 120
   wait_http fake-neutron http://127.0.0.1:9696/ "$LOGD/fake-neutron.out" 30
   wait_http prometheus http://127.0.0.1:9090/-/ready "$LOGD/prometheus.out" 60
   wait_http pushgateway http://127.0.0.1:9091/-/ready "$LOGD/pushgateway.out" 60
-  ts "APIs answering (nova-api, glance, neutron stand-in, prometheus, pushgateway)"
+  wait_http bmc-redfish "http://127.0.0.1:$REDFISH_PORT/redfish/v1/" "$LOGD/bmc-redfish.out" 60
+  wait_bmc_ipmi
+  ts "APIs answering (nova-api, glance, neutron stand-in, prometheus, pushgateway, BMCs)"
   # flavors, image, demo user: in the background while the computes start
   "$PY" "$HERE/cloudctl.py" resources > "$LOGD/resources.log" 2>&1 & local res=$!
   "$PY" "$HERE/cloudctl.py" wait services "$NCOMPUTE" 240 || {
@@ -430,7 +462,7 @@ cmd_status() {
     [ -f "$PIDS/$name.pid" ] && pid=$(cat "$PIDS/$name.pid")
     if alive "$name"; then
       st=up
-      if [ "$port" != - ] && ! port_open "$port"; then st="down (running, port $port not answering)"; ok=1; fi
+      if [[ $port =~ ^[0-9]+$ ]] && ! port_open "$port"; then st="down (running, port $port not answering)"; ok=1; fi
     else st=down; ok=1; fi
     printf '%-16s %-6s pid %-8s port %s\n' "$name" "$st" "$pid" "$port"
   done
@@ -472,7 +504,15 @@ export LEVELLER_PROMETHEUS_URL=http://127.0.0.1:9090
 export LEVELLER_PUSHGATEWAY_URL=http://127.0.0.1:9091
 export LEVELLER_CLOUD_RUN=$RUN
 export LEVELLER_CLOUD_VENV=$VENV
+export LEVELLER_BMC_FILE=$RUN/bmc.json
+export LEVELLER_REDFISH_URL=http://127.0.0.1:$REDFISH_PORT
+export LEVELLER_IPMI_PORT_BASE=$IPMI_PORT_BASE
 EOE
+  # the BMC password is made by 'up' (bmc.json, mode 0600) and kept until 'down'
+  [ -f "$RUN/bmc.json" ] && python3 -c 'import json, shlex, sys
+c = json.load(open(sys.argv[1]))
+print("export LEVELLER_BMC_USERNAME=%s\nexport LEVELLER_BMC_PASSWORD=%s" % (shlex.quote(c["username"]), shlex.quote(c["password"])))' "$RUN/bmc.json"
+  return 0
 }
 
 # ---------------------------------------------------------------- compute
@@ -567,6 +607,11 @@ cmd_smoke() {
   "$PY" "$HERE/smoke.py" "$@"
 }
 
+cmd_bmc_check() {  # no lock: the BMCs' power actions take it ('cloud.sh compute')
+  [ -f "$RUN/.ready" ] || die "the cloud is not up: run '$0 up' first"
+  "$TOOLS_PY" "$HERE/bmc_check.py" "$@"
+}
+
 lock() {  # one install/up/down/compute at a time (daemons do not inherit fd 9)
   mkdir -p "$BASE"
   exec 9> "$BASE/.lock"
@@ -587,5 +632,6 @@ case ${1:-} in
   load) shift; cmd_load "$@" ;;
   rss) cmd_rss ;;
   smoke) shift; cmd_smoke "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && exit 2; exit 0 ;;
+  bmc-check) shift; cmd_bmc_check "$@" ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && exit 2; exit 0 ;;
 esac
