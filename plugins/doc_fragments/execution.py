@@ -71,10 +71,10 @@ options:
   journal_dir:
     description:
       - Directory of the run journals. Every run that moves instances writes one journal file
-        there (JSON lines, mode C(0600), each line written to disk before the run goes on): the
-        moves it means to make, each start call before it is sent and its answer after, and each
-        move's end after its post-check. Its path is returned in RV(journal) and written to the
-        progress log.
+        there (JSON lines, mode C(0600), each line written to disk before the run goes on). It
+        holds the moves the run means to make, each start call before it is sent and its answer
+        after, and each move's end after its post-check. Its path is returned in RV(journal) and
+        written to the progress log.
       - Defaults to C($XDG_STATE_HOME/cloudops-leveller/journal), or
         C(~/.local/state/cloudops-leveller/journal). Check mode and runs with nothing to move
         write no journal.

@@ -98,6 +98,8 @@ class Move(object):
         self._next_abort = None
         # resume: what the journal says an interrupted run recorded before its start call
         self._adopt = None
+        self.begun_before = False   # the interrupted run may have sent its start call
+        self.adopted = False        # ...and the read-back found that it began: tracked, not started
 
     def touches(self):
         hosts = [self.source]
@@ -431,6 +433,7 @@ class Executor(object):
         move._deadline = move._started + self.timeout
         move._start_sent = True
         move._state = 'running'
+        move.adopted = True
         move.note = 'resumed: the interrupted run had begun it; tracked to its end'
         self._record('adopt', move, migration_id=move.migration_id)
         return True
@@ -794,6 +797,7 @@ def moves_from_journal(recorded):
                     wave=int(raw.get('wave') or 1), kind=raw['kind'])
         if recorded.started(raw['instance']):
             move._adopt = recorded.intents[raw['instance']]
+            move.begun_before = True
         moves.append(move)
     return moves
 
@@ -802,7 +806,8 @@ def resume_view(recorded, moves):
     """The ``resumed`` return value: which journal, and what was left to do in it."""
     return {'journal': recorded.path, 'run': recorded.run_id, 'purpose': recorded.purpose,
             'ended_before': len(recorded.ends), 'pending': len(moves),
-            'adopted': sum(1 for m in moves if m._adopt is not None),
+            'begun_before': sum(1 for m in moves if m.begun_before),
+            'adopted': sum(1 for m in moves if m.adopted),
             'torn_line': recorded.torn_line, 'closed': recorded.closed}
 
 

@@ -339,9 +339,9 @@ PLAN = {
         "snapshot_taken_at": string(pattern=TIMESTAMP, nullable=True,
                                     description="taken_at of the snapshot the plan was made from: executors "
                                                 "refuse a plan older than their max_plan_age."),
-        "snapshot_hosts": array(string(min_length=1), description="The hosts of that snapshot: executors "
-                                                               "digest the live cloud over them to compare "
-                                                               "with snapshot_digest."),
+        "snapshot_hosts": array(string(min_length=1),
+                                description="The hosts of that snapshot: executors digest the live cloud "
+                                            "over them to compare with snapshot_digest."),
         "moves": array(_MOVE),
         "waves": integer(),
         "before": _figures(),

@@ -433,6 +433,8 @@ class HostRun(object):
             self.fail('lock_dir: %s' % exc)
         self.result.update(moves=[m.as_dict() for m in moves], totals=totals, progress=executor.progress,
                            stopped_by=executor.stopped_by, lock=lock_view(lock))
+        if self.recorded is not None:
+            self.result['resumed'] = resume_view(self.recorded, moves)
         if executor.journal_error:
             self.fail('%s: %s' % (purpose, executor.journal_error), FailureClass.INCONSISTENT)
         return executor, totals

@@ -249,8 +249,10 @@ run_id:
 resumed:
   description:
     - With O(resume), the journal taken over, its run, how many moves had ended before
-      (C(ended_before)), how many were left (C(pending)) and how many of those had been begun by
-      the interrupted run and were tracked to their end (C(adopted)). Null otherwise.
+      (C(ended_before)), how many were left (C(pending)), how many of those the interrupted run
+      may have started (C(begun_before), a start call recorded without an end) and how many of
+      those had really begun and were tracked to their end, not started again (C(adopted)).
+      Null otherwise.
   returned: always
   type: dict
 plan_check:

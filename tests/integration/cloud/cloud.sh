@@ -14,6 +14,7 @@
 #                                enabled, no load override); prints what it removed
 #   cloud.sh env                 export lines for OS_CLOUD & co.
 #   cloud.sh compute stop|kill|start N   simulate a host failure / recovery
+#   cloud.sh signal NAME STOP|CONT       stop (freeze) or continue one service's process group
 #   cloud.sh load [--host H] [--cpu X] [--memory Y] [--absent] [--reset] [--show]
 #   cloud.sh rss                 resident memory of every process we started
 #   cloud.sh smoke               boot, live-migrate, PromQL and fault checks
@@ -515,6 +516,17 @@ print("export LEVELLER_BMC_USERNAME=%s\nexport LEVELLER_BMC_PASSWORD=%s" % (shle
   return 0
 }
 
+# ---------------------------------------------------------------- signal
+cmd_signal() {  # NAME STOP|CONT: a process frozen, as a hung host or a stuck API is (fault cases)
+  local name=${1:-} sig=${2:-} pf
+  case $sig in STOP|CONT) ;; *) die "usage: cloud.sh signal NAME STOP|CONT" ;; esac
+  pf=$PIDS/$name.pid
+  services | tr ' ' '\n' | grep -q "^$name:" || die "unknown service $name (cloud.sh status lists them)"
+  alive "$name" || die "$name is not running (pid file $pf)"
+  kill "-$sig" -- "-$(cat "$pf")"
+  say "$name: SIG$sig sent to process group $(cat "$pf")"
+}
+
 # ---------------------------------------------------------------- compute
 cmd_compute() {
   local action=${1:-} n=${2:-}
@@ -629,6 +641,7 @@ case ${1:-} in
   reset) shift; cmd_reset "$@" ;;
   env) cmd_env ;;
   compute) shift; cmd_compute "$@" ;;
+  signal) shift; cmd_signal "$@" ;;
   load) shift; cmd_load "$@" ;;
   rss) cmd_rss ;;
   smoke) shift; cmd_smoke "$@" ;;

@@ -18,12 +18,24 @@ description:
   - C(stop) stops servers and waits until they are SHUTOFF.
   - C(wait_task_state) waits until a server has the given task_state (or none, with C(null)).
   - C(servers) reads servers by name (all projects) without creating any; each name may match 0..n.
+  - C(mark) changes servers the way an operator does between planning and execution, or the
+    way Nova does on a fault; C(lock), C(metadata) and C(reset_state) (C(os-resetState), admin).
 options:
   action:
     description: What to do.
     type: str
     required: true
-    choices: [service, wait_service, stop, wait_task_state, servers]
+    choices: [service, wait_service, stop, wait_task_state, servers, mark]
+  lock:
+    description: Lock (true) or unlock (false) the servers (mark).
+    type: bool
+  metadata:
+    description: Metadata items to set on the servers (mark).
+    type: dict
+  reset_state:
+    description: Reset the servers' state (mark); error is what Nova sets on a failure.
+    type: str
+    choices: [active, error]
   host:
     description: Compute host (service actions).
     type: str
@@ -111,7 +123,11 @@ def _utc(text):
 def main():
     spec = openstack_argument_spec()
     spec.update(
-        action=dict(type='str', required=True, choices=['service', 'wait_service', 'stop', 'wait_task_state', 'servers']),
+        action=dict(type='str', required=True,
+                    choices=['service', 'wait_service', 'stop', 'wait_task_state', 'servers', 'mark']),
+        lock=dict(type='bool'),
+        metadata=dict(type='dict'),
+        reset_state=dict(type='str', choices=['active', 'error']),
         host=dict(type='str'),
         enabled=dict(type='bool'),
         reason=dict(type='str'),
@@ -165,6 +181,21 @@ def main():
             if time.time() > deadline:
                 module.fail_json(msg='servers not SHUTOFF within %ss' % p['timeout'], servers=servers)
             time.sleep(0.5)
+    if p['action'] == 'mark':
+        for name in p['names']:
+            s = _server(conn, name)
+            calls = []
+            if p['metadata']:
+                calls.append(('post', '/servers/%s/metadata' % s['id'], {'metadata': p['metadata']}))
+            if p['lock'] is not None:
+                calls.append(('post', '/servers/%s/action' % s['id'], {'lock': None} if p['lock'] else {'unlock': None}))
+            if p['reset_state']:
+                calls.append(('post', '/servers/%s/action' % s['id'], {'os-resetState': {'state': p['reset_state']}}))
+            for method, url, body in calls:
+                resp = getattr(conn.compute, method)(url, json=body, microversion='2.60', raise_exc=False)
+                if resp.status_code >= 400:
+                    module.fail_json(msg='%s %s %s: HTTP %s %s' % (method.upper(), url, body, resp.status_code, resp.text))
+        module.exit_json(changed=True, servers=[_server(conn, n) for n in p['names']])
     if p['action'] == 'servers':
         module.exit_json(changed=False, servers=[s for n in p['names'] for s in _find(conn, n)])
     if p['action'] == 'wait_task_state':

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.cloudops.leveller.plugins.module_utils import _journal as journal_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
-    Executor, Move, moves_from_journal, open_journal, plan_freshness, run_locked)
+    Executor, Move, moves_from_journal, open_journal, plan_freshness, resume_view, run_locked)
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import NoLock
 from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import (
     FakeClock, FakeNova)
@@ -118,6 +118,8 @@ def test_killed_mid_migration_then_resume_tracks_it_without_a_second_start(tmp_p
     # a and b were started once, by the killed run; c once, by the resume
     assert sorted(c[1] for c in nova.calls if c[0] == 'live') == ['a', 'b', 'c']
     assert 'tracked to its end' in resumed[0].note and resumed[0].migration_id is not None
+    view = resume_view(rec, resumed)
+    assert view['begun_before'] == 2 and view['adopted'] == 2 and view['pending'] == 3 and view['ended_before'] == 0
     assert resumed[2]._adopt is None and resumed[2].note is None  # never begun: an ordinary move
     assert dict((u, nova.servers[u]['host']) for u in 'abc') == {'a': 'c3', 'b': 'c4', 'c': 'c4'}
     events = [r['event'] for r in _records(journal.path)]
@@ -145,6 +147,7 @@ def test_killed_after_the_intent_before_the_call_starts_it_once_on_resume(tmp_pa
     _run(_executor(nova, clock, open_journal({}, False, resumed, 'unit', recorded=rec)), resumed)
     # Read back: no migration, no task state, still on c1: nothing began, so it is carried out now.
     assert resumed[0].result == 'moved' and [c[1] for c in nova.calls if c[0] == 'live'] == ['a']
+    assert resumed[0].begun_before and not resumed[0].adopted
 
 
 def test_evacuation_killed_before_the_start_is_started_by_resume(tmp_path):
