@@ -112,6 +112,7 @@ clouds_yaml: ${OS_CLIENT_CONFIG_FILE}
 prometheus_url: ${LEVELLER_PROMETHEUS_URL}
 pushgateway_url: ${LEVELLER_PUSHGATEWAY_URL}
 cloud_ctl: $TOP/tests/integration/cloud/cloud.sh
+bmc_file: ${LEVELLER_BMC_FILE:-}
 EOC
     read -ra targets <<< "${INTEGRATION_TARGETS:-}"
     cd "$TREE" && ansible-test integration --python 3.11 --color no --allow-destructive --continue-on-error "${targets[@]}"

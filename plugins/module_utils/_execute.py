@@ -144,7 +144,7 @@ class Executor(object):
     def __init__(self, nova, timeout=600, abort_timeout=120, poll_interval=2.0, max_parallel=1,
                  max_per_host=1, on_failure='stop', on_drift='skip', check_mode=False,
                  check_room=True, start_evacuated=True, progress=None, clock=None, sleep=None,
-                 journal=None):
+                 journal=None, recheck=None):
         if on_failure not in ('stop', 'continue'):
             raise ValueError('on_failure must be stop or continue')
         if on_drift not in ('skip', 'fail'):
@@ -166,6 +166,10 @@ class Executor(object):
         self.start_evacuated = start_evacuated
         self._progress_cb = progress
         self.journal = journal if journal is not None and not check_mode else None
+        # Evacuations: called with the source host just before each start; a reason (text) means
+        # the host may be back, and no further evacuation starts.
+        self.recheck = recheck
+        self.recheck_refusal = None
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.progress = []
@@ -401,6 +405,14 @@ class Executor(object):
                     return 'defer'
                 if verdict:
                     return self._drift(move, verdict)
+        if move.kind == 'evacuate' and self.recheck is not None:
+            why = self.recheck(move.source)
+            if why:
+                self.recheck_refusal = why
+                if self.stopped_by is None:
+                    self.stopped_by = 'the fencing re-check of %s' % move.source
+                self._finish(move, 'skipped', 'not started: %s' % why, server=server)
+                return 'done'
         if self.check_mode:
             self._finish(move, 'would evacuate' if move.kind == 'evacuate' else 'would move', server=server)
             move.host_after = move.destination
@@ -905,7 +917,7 @@ def execution_params_problem(params, at_least_one=('timeout', 'max_parallel', 'm
     return None
 
 
-def run_locked(executor, moves, lock, log, purpose, check_mode=False):
+def run_locked(executor, moves, lock, log, purpose, check_mode=False, fencing=None):
     """Run ``moves`` holding ``lock``, with start and end lines in the progress log.
 
     Returns the totals. ``LockBusy`` from taking the lock propagates (nothing has moved
@@ -917,7 +929,7 @@ def run_locked(executor, moves, lock, log, purpose, check_mode=False):
         with lock:
             log.write('start: %s, %d move(s)%s' % (purpose, len(moves), ' (check mode)' if check_mode else ''))
             if journal is not None:
-                journal.begin(purpose, moves)
+                journal.begin(purpose, moves, fencing=fencing)
                 log.write('journal: %s (resume a killed run with resume=%s)' % (journal.path, journal.path))
             executor.run(moves)
             totals = executor.totals(moves)

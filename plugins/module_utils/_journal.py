@@ -91,14 +91,20 @@ class Journal(object):
         os.fsync(self._fd)
         self.written += 1
 
-    def begin(self, purpose, moves):
-        """The first record: the run and every move it means to make (or, on resume, who took over)."""
+    def begin(self, purpose, moves, fencing=None):
+        """The first record: the run and every move it means to make (or, on resume, who took over).
+
+        ``fencing`` (evacuations) is what the fencing established before the first move (the
+        host, how it was fenced, the service's ``updated_at`` after our own changes), so a
+        resumed run can re-check the host against it instead of fencing again.
+        """
+        extra = {} if fencing is None else {'fencing': fencing}
         if self.resumed:
             self.write('resume', run=self.run_id, pid=os.getpid(), purpose=purpose,
-                       moves=[m.instance for m in moves])
+                       moves=[m.instance for m in moves], **extra)
         else:
             self.write('run', run=self.run_id, pid=os.getpid(), purpose=purpose,
-                       moves=[dict((k, getattr(m, k)) for k in _MOVE_KEYS) for m in moves])
+                       moves=[dict((k, getattr(m, k)) for k in _MOVE_KEYS) for m in moves], **extra)
 
     def close(self, totals=None):
         if self._fd is None:
@@ -130,7 +136,7 @@ class NoJournal(object):
     def write(self, event, **fields):
         pass
 
-    def begin(self, purpose, moves):
+    def begin(self, purpose, moves, fencing=None):
         pass
 
     def close(self, totals=None):
@@ -151,6 +157,7 @@ class Recorded(object):
         self.resumes = []        # run ids of earlier resumes
         self.closed = False
         self.torn_line = None    # the number of a last line cut short by a kill
+        self.fencing = None      # evacuations: what the fencing established (the last run/resume record)
 
     def pending(self):
         """The moves that have no end record, in plan order."""
@@ -219,6 +226,7 @@ def _apply(rec, item, where):
                 raise JournalError('%s: a move needs instance, source and kind (live, cold or evacuate)' % where)
         rec.run_id = run
         rec.purpose = item.get('purpose')
+        rec.fencing = item.get('fencing') if isinstance(item.get('fencing'), dict) else None
         rec.moves = [dict((k, m.get(k)) for k in _MOVE_KEYS) for m in moves]
         return
     if rec.run_id is None:
@@ -226,6 +234,8 @@ def _apply(rec, item, where):
     if event == 'resume':
         rec.resumes.append(item.get('run'))
         rec.closed = False
+        if isinstance(item.get('fencing'), dict):
+            rec.fencing = item['fencing']
         return
     if event == 'closed':
         rec.closed = True

@@ -205,6 +205,31 @@ class Nova(object):
             'created_at': m.get('created_at'),
         } for m in items]
 
+    def evacuations_from(self, host):
+        """Every evacuation record whose source is ``host`` (any status, all pages), oldest first."""
+        items = []
+        url = '/os-migrations?source_compute=%s&migration_type=evacuation&limit=1000' % host
+        while url:
+            body = self._call('get', url, MV_MIGRATIONS)
+            page = body.get('migrations', [])
+            items.extend(page)
+            url = None
+            for link in body.get('migrations_links', []) or []:
+                if link.get('rel') == 'next' and page and page[-1].get('uuid'):
+                    url = ('/os-migrations?source_compute=%s&migration_type=evacuation&limit=1000&marker=%s'
+                           % (host, page[-1]['uuid']))
+        items.sort(key=lambda m: (m.get('created_at') or '', m.get('id') or 0))
+        return [{
+            'id': m.get('id'),
+            'uuid': m.get('uuid'),
+            'instance': m.get('instance_uuid'),
+            'status': m.get('status'),
+            'source': m.get('source_compute'),
+            'destination': m.get('dest_compute'),
+            'created_at': m.get('created_at'),
+            'updated_at': m.get('updated_at'),
+        } for m in items if m.get('source_compute') == host]
+
     def hypervisor_uuid(self, host):
         """Resource provider UUID of the compute node of service host ``host`` (or None)."""
         if host in self._rp_cache:
@@ -271,6 +296,10 @@ class Nova(object):
         if host:
             body['evacuate']['host'] = host
         self._call('post', '/servers/%s/action' % server_id, self.evacuate_microversion(), json=body)
+
+    def set_server_metadata(self, server_id, metadata):
+        """Add or update metadata items (other items are kept)."""
+        self._call('post', '/servers/%s/metadata' % server_id, MV_SERVERS, json={'metadata': dict(metadata)})
 
     def start(self, server_id):
         self._call('post', '/servers/%s/action' % server_id, MV_SERVERS, json={'os-start': None})

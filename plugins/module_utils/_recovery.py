@@ -427,6 +427,24 @@ class Recovery(object):
         self._baseline = now.get('updated_at')
         self.service_after = service_view(now)
 
+    def baseline(self):
+        """The service's updated_at read after our own changes (what recheck compares with)."""
+        return self._baseline
+
+    def adopt(self, fencing):
+        """Take over the fencing a killed run established (its journal's ``fencing``), for recheck.
+
+        ``fencing`` holds ``fencing`` ('verified' or 'asserted'), ``baseline`` (updated_at after
+        that run's changes) and ``service``. Nothing is changed: the caller re-checks the host
+        with :meth:`recheck` before it evacuates anything.
+        """
+        self._prepared = True
+        self._baseline = fencing.get('baseline')
+        self.verified = fencing.get('fencing') in ('verified', 'would be verified')
+        self.service_before = self.service_after = fencing.get('service')
+        self._step('resume', 'ok', 'fencing taken over from the interrupted run (%s, updated_at %s); re-checked '
+                   'before each evacuation' % (fencing.get('fencing'), self._baseline))
+
     # -- (e) before each evacuation -------------------------------------------------------
     def recheck(self, host=None):
         """None while ``host`` is still fenced, else why it is not: evacuate nothing more then.

@@ -22,14 +22,28 @@ description:
     fallback), and the instances leave in name order. Then only a coarse
     all-or-nothing check is made before the first move (total free vCPU, RAM and disk on the
     other enabled hosts against what the instances hold).
-  - C(enabled) enables the compute service again (and clears C(forced_down)); idempotent.
+  - C(enabled) enables the compute service again and clears C(forced_down); idempotent. After an
+    evacuation it refuses while the host's nova-compute has not started again (Nova deletes the
+    evacuated guests from the host only when nova-compute starts there, and its evacuation records
+    stay C(done) until then) or does not report, and C(forced_down) stays set until then. A host disabled with a
+    reason that is not this collection's is enabled only with O(force_enable=true). A half-done
+    enable (forced_down cleared, the service still disabled) is reported and completed.
   - C(evacuated) recovers the instances of a B(failed) host with Nova's evacuate API (rebuild
-    on another host). It refuses unless the host's compute service is down B(and) either
-    C(forced_down) is set on it or O(fenced=true) says the host is powered off. This is
-    Masakari's rule. A host that may still run the instances must never get a second copy of
-    them. It disables the service, evacuates each instance, and checks that each is on another
-    host in the power state it had before. It also reports the instance count before and after,
-    which must be equal.
+    on another host). It evacuates only a host that is proven off, in this order, each step in
+    RV(steps). (a) It refuses while the host's compute service reads up or has reported within
+    O(service_down_time), as nova-compute is alive there, maybe only cut off, with its instances
+    running. C(forced_down) set by hand proves nothing. (b) It refuses when more than
+    O(max_down_fraction) of the compute hosts are down at once. (c) With O(fence), it powers the
+    host off through its BMC (Redfish or IPMI, a hard off) and waits until the BMC reads off.
+    Without O(fence), only O(fenced=true) with a last report older than O(min_down_seconds) is
+    taken, and RV(fencing) says C(asserted) (the operator's word, not verified). (d) It sets
+    C(forced_down) and disables the service. (e) Before each evacuation, it checks again that the
+    host is still forced down, silent and (with O(fence)) off at its BMC; if not, no further
+    evacuation starts and the task fails.
+  - Instances with Masakari's C(HA_Enabled=True) metadata, or a higher C(leveller:priority), go
+    first, each group in its own wave. O(reserved_hosts) are the preferred destinations (the
+    scheduler still validates them). Each evacuated instance gets C(leveller:home) metadata naming
+    the host it came from. The count of instances before and after must be equal.
   - Evacuation uses microversion 2.95 when the cloud offers it. Then Nova leaves evacuated
     instances stopped, and the module starts again those that were running, after it has
     confirmed them on their new host. On older clouds it uses 2.29, where Nova keeps the power
@@ -67,6 +81,10 @@ options:
       - Reason recorded on the disabled compute service. The run's id (RV(run_id)) is added to it,
         as C(<reason> (run <run id>)), so that O(state=enabled) and an operator reading
         C(openstack compute service list --long) can tell which run disabled the host.
+      - With O(state=evacuated) the reason is always C(evacuated by cloudops.leveller at <time>
+        (run <run id>)), which O(state=enabled) recognises.
+      - With O(state=enabled), a reason equal to this one, or one naming cloudops.leveller or one of
+        its runs, counts as this collection's; any other needs O(force_enable).
     type: str
     default: disabled by cloudops.leveller
   max_plan_age:
@@ -123,9 +141,79 @@ options:
     elements: str
   fenced:
     description:
-      - With O(state=evacuated), the operator's statement that the host is powered off or
-        isolated, for when C(forced_down) is not set on its compute service. Never set it for a
-        host that might still be running its instances.
+      - With O(state=evacuated) and no O(fence), the operator's statement that the host is powered
+        off or isolated. It is taken only when the host's last report is older than
+        O(min_down_seconds). Never set it for a host that might still be running its instances.
+    type: bool
+    default: false
+  fence:
+    description:
+      - With O(state=evacuated), the host's BMC. The module powers the host off through it (a hard
+        off, never a reboot) and waits until it reads off before anything is evacuated, and reads
+        it again before each evacuation.
+      - Needs C(sushy) (Redfish) or C(pyghmi) (IPMI) on the host that runs the module.
+    type: dict
+    suboptions:
+      driver:
+        description: C(redfish) or C(ipmi).
+        type: str
+        choices: [redfish, ipmi]
+      address:
+        description:
+          - The BMC's host name or IP address. For Redfish also C(host:port) or an C(http(s)://) URL
+            without a path.
+        type: str
+      port:
+        description: The BMC's port (Redfish default 443, IPMI default 623).
+        type: int
+      username:
+        description: BMC user.
+        type: str
+      password:
+        description: BMC password. Never shown in any output.
+        type: str
+      system_id:
+        description: Redfish only, the system's id or C(/redfish/v1/Systems/<id>).
+        type: str
+      verify:
+        description: Redfish only, check the BMC's TLS certificate (default true).
+        type: bool
+      ca:
+        description: Redfish only, a PEM CA bundle to check the BMC's certificate with.
+        type: path
+      fence_timeout:
+        description: Seconds to wait for the BMC to read off after the power-off order (default 60).
+        type: int
+  service_down_time:
+    description:
+      - Nova's C([DEFAULT]service_down_time) on this cloud, in seconds. With O(state=evacuated), a
+        host that reported within it is never evacuated. With O(state=enabled), a host must have
+        reported within it to be enabled after an evacuation.
+    type: int
+    default: 60
+  min_down_seconds:
+    description:
+      - With O(fenced=true) and no O(fence), how long the host must have been silent. Default twice
+        O(service_down_time); at least O(service_down_time).
+    type: int
+  max_down_fraction:
+    description:
+      - With O(state=evacuated), refuse when more than this share of the compute hosts are down at
+        once (the controller is then more likely cut off than half the cloud dead). V(1.0) turns the
+        brake off.
+    type: float
+    default: 0.5
+  reserved_hosts:
+    description:
+      - With O(state=evacuated), hosts kept free for recoveries, tried first as destinations (first
+        fit by free capacity). Instances that fit none go where the scheduler puts them.
+    type: list
+    elements: str
+    default: []
+  force_enable:
+    description:
+      - With O(state=enabled), enable a host that was disabled with a reason that is not this
+        collection's (someone else disabled it on purpose).
     type: bool
     default: false
   wait:
@@ -208,6 +296,19 @@ EXAMPLES = r'''
     fenced: true
     max_parallel: 3
     max_per_host: 3
+
+- name: Recover a failed host, powered off through its Redfish BMC first
+  cloudops.leveller.evacuate_host:
+    cloud: prod
+    host: cmp042
+    state: evacuated
+    fence:
+      driver: redfish
+      address: bmc-cmp042.example.com
+      username: "{{ bmc_user }}"
+      password: "{{ bmc_password }}"
+      system_id: "1"
+    reserved_hosts: [cmp090, cmp091]
 '''
 
 RETURN = r'''
@@ -265,6 +366,28 @@ instances_after:
       the host.
   returned: always
   type: int
+fencing:
+  description:
+    - With O(state=evacuated), how the host was proven off. C(verified) means its BMC read off.
+      C(asserted) means O(fenced=true) without O(fence), the operator's word, not verified.
+  returned: with state=evacuated, once the host is fenced
+  type: str
+steps:
+  description:
+    - With O(state=evacuated) or O(state=enabled), each step of the fencing or re-enable sequence
+      with C(step), C(result) and C(detail). On a refusal, the last one says why.
+  returned: with state=evacuated or state=enabled
+  type: list
+  elements: dict
+notes:
+  description: With O(state=evacuated), remarks on ordering and reserved hosts, such as a reserved host that is down.
+  returned: with state=evacuated
+  type: list
+  elements: str
+half_state:
+  description: With O(state=enabled), whether an earlier enable was left half done (and is completed now).
+  returned: with state=enabled
+  type: bool
 planner:
   description: Where the destinations came from, C(plan), C(scheduler) or C(journal) (with O(resume)).
   returned: always
@@ -308,14 +431,16 @@ import time
 import traceback
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerModule, connect, openstack_argument_spec)
+    FailureClass, LevellerError, LevellerModule, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, execution_argument_spec, execution_params_problem,
     live_digest, lock_view, moves_from_journal, moves_from_plan, open_journal, plan_freshness, resume_view,
     run_locked, summary_message, unresolved_message)
 from ansible_collections.cloudops.leveller.plugins.module_utils import _journal
-from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import (
+    LockBusy, NoLock, lock_for_run, run_paths_problem)
+from ansible_collections.cloudops.leveller.plugins.module_utils import _fence, _recovery
 from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 
 EVACUABLE = ('ACTIVE', 'SHUTOFF', 'ERROR')
@@ -373,6 +498,8 @@ class HostRun(object):
             self.result['diff'] = diff
 
     def fail(self, msg, failure=FailureClass.CONFIGURATION, **extra):
+        if self.journal is not None:
+            self.journal.close()  # a journal with no record is removed
         out = dict(self.result)
         out.update(extra)
         self.module.fail_json(msg=msg, failure=failure, **out)
@@ -390,43 +517,42 @@ class HostRun(object):
 
     # -- state: enabled ----------------------------------------------------------------
     def enabled(self):
+        """Re-enable the host (``_recovery.reenable``): after an evacuation only once its nova-compute
+        has started again and cleaned up; a host disabled by someone else only with force_enable."""
         services, svc = self.service()
-        found = _RUN_IN_REASON.search(svc.get('disabled_reason') or '')
+        reason = svc.get('disabled_reason') or ''
+        found = _RUN_IN_REASON.search(reason)
         self.result['disabled_by_run'] = found.group(1) if found else None
-        after = dict(_svc_view(svc))
-        changed = False
-        if svc['forced_down']:
-            changed = True
-            after['forced_down'] = False
-            if not self.module.check_mode:
-                try:
-                    self.nova.set_forced_down(svc['id'], False)
-                except NovaError as exc:
-                    self.fail('cannot clear forced_down on %s: %s. Start its nova-compute first (it completes '
-                              'the evacuation records), then run state=enabled again'
-                              % (self.p['host'], exc), FailureClass.INCONSISTENT)
-        if svc['status'] != 'enabled':
-            changed = True
-            after.update(status='enabled', disabled_reason=None)
-            if not self.module.check_mode:
-                self.nova.set_service_status(svc['id'], True)
-        self.result.update(changed=changed, service={'before': _svc_view(svc), 'after': after},
-                           msg='%s %s' % (self.p['host'], 'enabled' if changed else 'already enabled'))
+        ours = [self.p['disabled_reason']]
+        if found:
+            ours.append(reason)  # a reason that names one of our runs is ours, whatever its text
+        try:
+            done = _recovery.reenable(self.nova, self.p['host'], service_down_time=self.p['service_down_time'],
+                                      force_enable=self.p['force_enable'], our_reasons=ours,
+                                      check_mode=self.module.check_mode)
+        except _recovery.RecoveryRefused as exc:
+            self.fail(str(exc), exc.failure, steps=exc.steps, half_state=exc.half_state,
+                      service={'before': _svc_view(svc), 'after': _svc_view(svc)})
+        after = dict((k, done['service']['after'].get(k)) for k in ('status', 'state', 'forced_down', 'disabled_reason'))
+        self.result.update(changed=done['changed'], service={'before': _svc_view(svc), 'after': after},
+                           steps=done['steps'], half_state=done['half_state'], msg=done['msg'])
         if self.module._diff:
             self.result['diff'] = {'before': {'service': _svc_view(svc)}, 'after': {'service': after}}
         self.module.exit_json(**self.result)
 
     # -- shared: run moves ---------------------------------------------------------------
-    def execute(self, moves, on_failure, purpose):
+    def execute(self, moves, on_failure, purpose, held_lock=None, recheck=None, fencing=None):
+        """Run the moves under the cloud lock (``held_lock``: taken already by the caller)."""
         log = ProgressLog(self.p['progress_log'])
         executor = Executor(
             self.nova, timeout=self.p['timeout'], abort_timeout=self.p['abort_timeout'],
             poll_interval=self.p['poll_interval'], max_parallel=self.p['max_parallel'],
             max_per_host=self.p['max_per_host'], on_failure=on_failure, on_drift=self.p['on_drift'],
-            check_mode=self.module.check_mode, progress=log.write, journal=self.journal)
-        lock = lock_for_run(self.conn, self.p, self.module.check_mode, len(moves), purpose)
+            check_mode=self.module.check_mode, progress=log.write, journal=self.journal, recheck=recheck)
+        lock = held_lock or lock_for_run(self.conn, self.p, self.module.check_mode, len(moves), purpose)
         try:
-            totals = run_locked(executor, moves, lock, log, purpose, self.module.check_mode)
+            totals = run_locked(executor, moves, NoLock() if held_lock else lock, log, purpose,
+                                self.module.check_mode, fencing=fencing)
         except LockBusy as exc:
             self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
         except UnsafePath as exc:  # nothing has moved: the lock is taken first
@@ -603,20 +729,51 @@ class HostRun(object):
         self.module.exit_json(**self.result)
 
     # -- state: evacuated ----------------------------------------------------------------
+    def recovery(self):
+        """The fencing sequence of this run (``_recovery.Recovery``), its BMC driver built from ``fence``."""
+        p = self.p
+        try:
+            fence = _fence.make_fence(p['fence']) if p['fence'] else None
+            return _recovery.Recovery(
+                self.nova, p['host'], fence=fence, fenced=p['fenced'], service_down_time=p['service_down_time'],
+                min_down_seconds=p['min_down_seconds'], max_down_fraction=p['max_down_fraction'],
+                poll_interval=p['poll_interval'], check_mode=self.module.check_mode)
+        except _fence.FenceError as exc:
+            self.fail(str(exc), exc.failure, exception=exc.exception)
+        except LevellerError as exc:
+            self.fail(str(exc))
+
+    def fence_host(self, recovery):
+        """Fence the host (steps a-d), or, on resume, re-check it against what the killed run established."""
+        fencing = self.recorded.fencing if self.recorded is not None else None
+        try:
+            if fencing and fencing.get('host') == self.p['host']:
+                recovery.adopt(fencing)
+                why = recovery.recheck()
+                if why:
+                    self.fail('refusing to resume the evacuation of %s: %s' % (self.p['host'], why),
+                              FailureClass.INCONSISTENT, steps=recovery.steps)
+                prepared = dict(host=self.p['host'], fencing=fencing.get('fencing'), steps=recovery.steps,
+                                service={'before': fencing.get('service'), 'after': fencing.get('service')})
+            else:
+                if self.journal is not None and self.journal.run_id:
+                    recovery.disabled_reason = '%s (run %s)' % (
+                        _recovery.evacuation_reason(time.time()), self.journal.run_id)
+                prepared = recovery.prepare()
+        except _recovery.RecoveryRefused as exc:
+            self.fail(str(exc), exc.failure, steps=exc.steps)
+        finally:
+            self.result['steps'] = recovery.steps
+        self.result.update(fencing=prepared['fencing'], service=prepared['service'])
+        return prepared
+
     def evacuated(self):
         host = self.p['host']
         services, svc = self.service()
-        if svc['state'] == 'up' and not svc['forced_down']:
-            self.fail('refusing to evacuate %s: its compute service is up, so the instances may still be '
-                      'running there and evacuating would make a second copy. Drain a live host with '
-                      'state=drained' % host, FailureClass.INCONSISTENT)
-        if not svc['forced_down'] and not self.p['fenced']:
-            self.fail('refusing to evacuate %s: its compute service is down but not forced_down, and '
-                      'fenced is false. Power the host off (or isolate it), then either force the service '
-                      'down (openstack compute service set --down %s nova-compute) or pass fenced=true'
-                      % (host, host), FailureClass.INCONSISTENT)
+        recovery = self.recovery()
         moves = self.resumed_moves(('evacuate',))
         left = []
+        notes = []
         if moves is not None:
             # The instances of the interrupted run, each counted once at the end, wherever it is now.
             servers = [dict(id=m['instance'], name=m.get('name')) for m in self.recorded.moves]
@@ -624,24 +781,72 @@ class HostRun(object):
         else:
             servers = sorted(self.nova.servers_on_host(host), key=lambda s: (s['name'] or '', s['id']))
             servers, left = self.select(servers)
-            moves = []
+            movable = []
             for s in servers:
                 if s['status'] in EVACUABLE and not s['task_state']:
-                    moves.append(Move(s['id'], host, None, name=s['name'], kind='evacuate'))
+                    movable.append(s)
                 else:
                     left.append(dict(id=s['id'], name=s['name'], status=s['status'],
                                      reason='%s%s: Nova cannot evacuate it; reset its state first' % (
                                          s['status'], ' (task_state %s)' % s['task_state'] if s['task_state'] else '')))
-            self.result['planner'] = 'scheduler'
+            # Masakari's HA_Enabled=True and a higher leveller:priority first, each group its own wave;
+            # reserved hosts are the preferred destinations (the scheduler still validates them).
+            ordered, notes = _recovery.evacuation_order(movable)
+            destinations = {}
+            if self.p['reserved_hosts']:
+                room = {}
+                for name in self.p['reserved_hosts']:
+                    try:
+                        room[name] = self.nova.host_room(name)
+                    except NovaError:
+                        pass  # reserved_destinations notes a host whose room is unknown
+                try:
+                    destinations, more = _recovery.reserved_destinations(
+                        [srv for srv, _wave in ordered], self.p['reserved_hosts'], services, room, host)
+                except LevellerError as exc:
+                    self.fail(str(exc))
+                notes.extend(more)
+            moves = [Move(srv['id'], host, destinations.get(srv['id']), name=srv['name'], wave=wave, kind='evacuate')
+                     for srv, wave in ordered]
+            self.result['planner'] = 'reserved_hosts' if any(destinations.values()) else 'scheduler'
         self.result['instances_before'] = len(servers)
         self.result['left_alone'] = left
+        self.result['notes'] = notes
         self.result['microversion'] = self.nova.evacuate_microversion()
-        self.open_journal(moves, 'evacuation of %s' % host)
-        after_svc = self.disable(svc)
-        on_failure = self.p['on_failure'] or 'continue'
-        executor, totals = self.execute(moves, on_failure, 'evacuation of %s' % host)
-        if totals['evacuated']:
+        purpose = 'evacuation of %s' % host
+        # One run at a time from fencing to the last evacuation: the lock covers both.
+        lock = lock_for_run(self.conn, self.p, self.module.check_mode, 1, purpose)
+        try:
+            with lock:
+                self.open_journal(moves, purpose)
+                prepared = self.fence_host(recovery)
+                fencing = dict(host=host, fencing=prepared['fencing'], baseline=recovery.baseline(),
+                               service=prepared['service']['after'])
+                on_failure = self.p['on_failure'] or 'continue'
+                executor, totals = self.execute(moves, on_failure, purpose, held_lock=lock, recheck=recovery.recheck,
+                                                fencing=fencing)
+        except LockBusy as exc:
+            self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
+        except UnsafePath as exc:
+            self.fail('lock_dir: %s' % exc)
+        finally:
+            if recovery.fence is not None:
+                recovery.fence.close()
+        if totals['evacuated'] or prepared['service']['after'] != prepared['service']['before']:
             self.result['changed'] = True
+
+        # Each evacuated instance records the host it came from (leveller:home), to go back later.
+        homes = dict((s['id'], s) for s in servers)
+        if not self.module.check_mode:
+            for m in moves:
+                if m.result != 'evacuated':
+                    continue
+                meta = _recovery.home_metadata(homes.get(m.instance) or {}, host)
+                if meta:
+                    try:
+                        self.nova.set_server_metadata(m.instance, meta)
+                    except NovaError as exc:
+                        notes.append('%s (%s): could not record its home host %s: %s' % (m.name, m.instance, host, exc))
 
         # Count: every instance that was on the host exists exactly once afterwards.
         found, still_here = 0, []
@@ -658,16 +863,20 @@ class HostRun(object):
                     r['reason'] = '%s: %s' % (m.result, m.error)
         self.result['instances_after'] = found
         self.result['remaining'] = still_here
-        self._diff_moves(moves, svc, after_svc)
+        self._diff_moves(moves, svc, prepared['service']['after'])
         summary = summary_message(totals, executor.stopped_by)
         if found != len(servers):
             self.fail('instance count changed: %d before, %d after; %s' % (len(servers), found, summary),
                       FailureClass.INCONSISTENT)
+        if executor.recheck_refusal:
+            self.fail('evacuation of %s stopped: %s; %s. Find out whether the host is back before anything else'
+                      % (host, executor.recheck_refusal, summary), FailureClass.INCONSISTENT)
         if totals['failed'] or totals['aborted'] or totals['unresolved']:
             self.fail('evacuation of %s incomplete: %s; %d instance(s) still on the failed host%s'
                       % (host, summary, len(still_here), unresolved_message(moves)), FailureClass.INCONSISTENT)
-        self.result['msg'] = '%s %s: %s; instances before %d, after %d' % (
-            host, 'would be evacuated' if self.module.check_mode else 'evacuated', summary, len(servers), found)
+        self.result['msg'] = '%s %s (fencing %s): %s; instances before %d, after %d' % (
+            host, 'would be evacuated' if self.module.check_mode else 'evacuated', prepared['fencing'], summary,
+            len(servers), found)
         self.module.exit_json(**self.result)
 
 
@@ -692,6 +901,12 @@ def main():
         on_failure=dict(type='str', choices=['stop', 'continue']),
         max_plan_age=dict(type='int', default=3600),
         require_digest=dict(type='bool', default=False),
+        fence=dict(type='dict', options=_fence.fence_argument_spec()),
+        service_down_time=dict(type='int', default=60),
+        min_down_seconds=dict(type='int'),
+        max_down_fraction=dict(type='float', default=0.5),
+        reserved_hosts=dict(type='list', elements='str', default=[]),
+        force_enable=dict(type='bool', default=False),
     )
     module = LevellerModule(argument_spec=argument_spec, supports_check_mode=True,
                             mutually_exclusive=[('resume', 'plan'), ('resume', 'instances')])

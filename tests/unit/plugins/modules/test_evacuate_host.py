@@ -43,26 +43,65 @@ def test_evacuation_of_a_live_host_is_refused(env):
     assert env.nova.calls == []
 
 
-def test_evacuation_of_a_down_unfenced_host_is_refused(env):
+@pytest.mark.parametrize('forced', [False, True])
+def test_evacuation_of_a_down_unfenced_host_is_refused(env, forced):
+    # forced_down set by hand proves nothing: a partitioned nova-compute may still run the guests.
     env.nova.add('u1', 'c1')
-    env.nova.services['c1']['state'] = 'down'
+    env.nova.silent('c1', 600)
+    env.nova.services['c1']['forced_down'] = forced
     out = env({'host': 'c1', 'state': 'evacuated'})
-    assert out.failed and 'not forced_down, and fenced is false' in out.result['msg']
-    assert env.nova.calls == []
+    assert out.failed and 'nothing proves it is off' in out.result['msg']
+    assert [c for c in env.nova.calls if c[0] != 'forced_down'] == [] and not any(
+        c[0] in ('evacuate', 'service', 'forced_down') for c in env.nova.calls)
+    assert out.result['steps'][-1]['step'] == 'fence' and out.result['steps'][-1]['result'] == 'refused'
 
 
-@pytest.mark.parametrize('forced, fenced', [(True, False), (False, True)])
-def test_evacuation_keeps_count_and_power_state(env, forced, fenced):
+def test_a_partitioned_host_that_still_reports_is_refused(env):
+    env.nova.add('u1', 'c1')
+    env.nova.services['c1'].update(state='down', forced_down=True)  # forced down by hand, heartbeat fresh
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
+    assert out.failed and 'within service_down_time' in out.result['msg']
+    assert not any(c[0] in ('evacuate', 'service') for c in env.nova.calls)
+
+
+def test_fenced_true_needs_min_down_seconds_of_silence(env):
+    env.nova.add('u1', 'c1')
+    env.nova.silent('c1', 90)  # down for Nova (service_down_time 60) but under 2 x 60
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
+    assert out.failed and 'must have been silent for min_down_seconds (120 s)' in out.result['msg']
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True, 'min_down_seconds': 80})
+    assert not out.failed, out.result['msg']
+    assert out.result['fencing'] == 'asserted'
+
+
+def test_mass_failure_brake(env):
+    env.nova.add('u1', 'c1')
+    for h in ('c1', 'c2', 'c3'):
+        env.nova.silent(h, 600)
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
+    assert out.failed and '3 of 4 compute hosts in scope are down' in out.result['msg']
+    assert 'max_down_fraction' in out.result['msg'] and env.nova.calls == []
+
+
+@pytest.mark.parametrize('forced', [False, True])
+def test_evacuation_keeps_count_and_power_state(env, forced):
     env.nova.add('u1', 'c1')
     env.nova.add('u2', 'c1', status='SHUTOFF')
-    env.nova.services['c1'].update(state='down', forced_down=forced)
-    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': fenced})
+    env.nova.silent('c1', 600)
+    env.nova.services['c1']['forced_down'] = forced
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
     assert not out.failed, out.result['msg']
     r = out.result
     assert r['instances_before'] == r['instances_after'] == 2
     assert r['totals']['evacuated'] == 2 and r['remaining'] == []
     assert env.nova.servers['u1']['status'] == 'ACTIVE' and env.nova.servers['u2']['status'] == 'SHUTOFF'
-    assert env.nova.services['c1']['status'] == 'disabled'
+    assert env.nova.services['c1']['status'] == 'disabled' and env.nova.services['c1']['forced_down'] is True
+    assert env.nova.services['c1']['disabled_reason'].startswith('evacuated by cloudops.leveller at ')
+    assert '(run %s)' % r['run_id'] in env.nova.services['c1']['disabled_reason']
+    assert r['fencing'] == 'asserted' and [st['step'] for st in r['steps']] == [
+        'heartbeat', 'mass_failure', 'fence', 'forced_down', 'disable']
+    # each evacuated instance records where it came from
+    assert ('metadata', 'u1', {'leveller:home': 'c1'}) in env.nova.calls
 
 
 def test_drain_disables_moves_everything_and_checks_empty(env):
@@ -100,7 +139,7 @@ def test_drain_plan_that_does_not_place_everything_moves_nothing(env):
 
 
 def test_enabled_is_idempotent_and_clears_forced_down(env):
-    env.nova.services['c1'].update(status='disabled', forced_down=True)
+    env.nova.services['c1'].update(status='disabled', forced_down=True, disabled_reason='disabled by cloudops.leveller')
     out = env({'host': 'c1', 'state': 'enabled'})
     assert out.result['changed'] and env.nova.services['c1']['status'] == 'enabled'
     assert env.nova.services['c1']['forced_down'] is False
@@ -111,8 +150,8 @@ def test_enabled_is_idempotent_and_clears_forced_down(env):
 def test_evacuation_of_selected_instances_leaves_the_others(env):
     env.nova.add('u1', 'c1', name='ha-1')
     env.nova.add('u2', 'c1', name='other')
-    env.nova.services['c1'].update(state='down', forced_down=True)
-    out = env({'host': 'c1', 'state': 'evacuated', 'instances': ['ha-1']})
+    env.nova.silent('c1', 600)
+    out = env({'host': 'c1', 'state': 'evacuated', 'instances': ['ha-1'], 'fenced': True})
     assert not out.failed, out.result['msg']
     assert out.result['instances_before'] == out.result['instances_after'] == 1
     assert env.nova.servers['u1']['host'] != 'c1' and env.nova.servers['u2']['host'] == 'c1'
@@ -138,8 +177,8 @@ def test_drain_of_selected_instances_waits_only_for_them(env):
 
 def test_evacuation_diff_shows_moves_and_service(env):
     env.nova.add('u1', 'c1')
-    env.nova.services['c1'].update(state='down', forced_down=True)
-    out = env({'host': 'c1', 'state': 'evacuated', '_ansible_diff': True})
+    env.nova.silent('c1', 600)
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True, '_ansible_diff': True})
     assert not out.failed, out.result['msg']
     diff = out.result['diff']
     assert diff['before']['service']['status'] == 'enabled'
@@ -188,3 +227,32 @@ def test_resume_of_another_hosts_journal_is_refused(env):
 def test_resume_with_state_enabled_is_refused(env):
     out = env({'host': 'c1', 'state': 'enabled', 'resume': '/x.jsonl'})
     assert out.failed and 'resume is used with state=drained or state=evacuated' in out.result['msg']
+
+
+def test_enable_after_evacuation_waits_for_the_restart_and_refuses_foreign_reasons(env):
+    env.nova.add('u1', 'c1')
+    env.nova.silent('c1', 600)
+    out = env({'host': 'c1', 'state': 'evacuated', 'fenced': True})
+    assert not out.failed, out.result['msg']
+    evacuation_run = out.result['run_id']
+    # nova-compute has not started again: its evacuation record still awaits clean-up
+    out = env({'host': 'c1', 'state': 'enabled'})
+    assert out.failed and 'has not started since the evacuation' in out.result['msg']
+    assert env.nova.services['c1']['forced_down'] is True
+    # it starts: the record is completed by its clean-up, then it reports
+    from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.execute.fake_nova import nova_time
+    import time
+    for mig in env.nova.migs['u1']:
+        if mig.get('type') == 'evacuation':
+            mig.update(status='completed', updated_at=nova_time(time.time() - 5))
+    env.nova.services['c1'].update(state='up', updated_at=nova_time(time.time()))
+    out = env({'host': 'c1', 'state': 'enabled'})
+    assert not out.failed, out.result['msg']
+    assert out.result['disabled_by_run'] == evacuation_run
+    assert env.nova.services['c1']['status'] == 'enabled' and env.nova.services['c1']['forced_down'] is False
+    # a host disabled by someone else stays disabled without force_enable
+    env.nova.services['c2'].update(status='disabled', disabled_reason='RMA ticket 42')
+    out = env({'host': 'c2', 'state': 'enabled'})
+    assert out.failed and 'disabled by someone else' in out.result['msg']
+    out = env({'host': 'c2', 'state': 'enabled', 'force_enable': True})
+    assert not out.failed and env.nova.services['c2']['status'] == 'enabled'

@@ -49,9 +49,11 @@ options:
     description: Set or clear forced_down.
     type: bool
   state:
-    description: Service state to wait for.
+    description:
+      - Service state to wait for. C(reporting) waits for a heartbeat newer than the call whatever
+        Nova reads (a forced-down service reports but reads down).
     type: str
-    choices: [up, down]
+    choices: [up, down, reporting]
   names:
     description: Server names (stop, wait_task_state).
     type: list
@@ -132,7 +134,7 @@ def main():
         enabled=dict(type='bool'),
         reason=dict(type='str'),
         forced_down=dict(type='bool'),
-        state=dict(type='str', choices=['up', 'down']),
+        state=dict(type='str', choices=['up', 'down', 'reporting']),
         names=dict(type='list', elements='str'),
         task_state=dict(type='str'),
         timeout=dict(type='int', default=90),
@@ -163,7 +165,7 @@ def main():
         while True:
             svc = _services(conn)[p['host']]
             fresh = svc.get('updated_at') and _utc(svc['updated_at']) > since
-            if svc['state'] == p['state'] and (p['state'] == 'down' or fresh):
+            if (p['state'] == 'reporting' and fresh) or (svc['state'] == p['state'] and (p['state'] == 'down' or fresh)):
                 module.exit_json(changed=False, service=svc)
             if time.time() > deadline:
                 module.fail_json(msg='%s did not become %s within %ss' % (p['host'], p['state'], p['timeout']),

@@ -10,7 +10,14 @@ the integration tests run the same code against the real local cloud.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import NovaError
+
+
+def nova_time(epoch):
+    """Nova's updated_at text for an epoch second (UTC, microseconds, no zone)."""
+    return time.strftime('%Y-%m-%dT%H:%M:%S.000000', time.gmtime(epoch))
 
 
 class FakeClock(object):
@@ -37,7 +44,8 @@ class FakeNova(object):
         self.clock = clock
         self.duration = duration
         self.services = dict((h, {'id': 'svc-' + h, 'host': h, 'status': 'enabled', 'state': 'up',
-                                  'forced_down': False, 'disabled_reason': None}) for h in hosts)
+                                  'forced_down': False, 'disabled_reason': None,
+                                  'updated_at': nova_time(time.time())}) for h in hosts)
         self.free = dict((h, {'VCPU': 100, 'MEMORY_MB': 100000, 'DISK_GB': 1000}) for h in hosts)
         if free:
             for h, room in free.items():
@@ -227,3 +235,17 @@ class FakeNova(object):
 
     def evacuate_microversion(self):
         return '2.95'
+
+    def silent(self, host, seconds):
+        """The host's nova-compute last reported ``seconds`` ago (wall clock): Nova reads it down."""
+        self.services[host].update(state='down', updated_at=nova_time(time.time() - seconds))
+
+    def evacuations_from(self, host):
+        return [dict(id=m['id'], uuid='mig-%s' % m['id'], instance=uid, status=m['status'], source=m['source'],
+                     destination=m.get('destination'), created_at=None, updated_at=m.get('updated_at'))
+                for uid, migs in sorted(self.migs.items()) for m in migs
+                if m.get('type') == 'evacuation' and m.get('source') == host]
+
+    def set_server_metadata(self, uid, metadata):
+        self.calls.append(('metadata', uid, dict(metadata)))
+        self.servers[uid].setdefault('metadata', {}).update(metadata)
