@@ -116,3 +116,30 @@ def test_room_applies_reserved_and_allocation_ratio():
 
 def test_name_filter_is_an_anchored_escaped_regex():
     assert _regex_exact('web.1') == '%5Eweb%5C.1%24'
+
+
+def test_evacuations_from_a_host_follow_pages_and_keep_only_that_source():
+    first = '/os-migrations?source_compute=c1&migration_type=evacuation&limit=1000'
+    second = first + '&marker=u2'
+    page1 = {'migrations': [
+        {'id': 1, 'uuid': 'u1', 'instance_uuid': 'i1', 'status': 'done', 'source_compute': 'c1', 'dest_compute': 'c2',
+         'created_at': '2026-12-06T10:00:00.000000', 'updated_at': '2026-12-06T10:01:00.000000'},
+        {'id': 2, 'uuid': 'u2', 'instance_uuid': 'i2', 'status': 'completed', 'source_compute': 'c1',
+         'dest_compute': 'c3', 'created_at': '2026-12-06T09:00:00.000000', 'updated_at': None}],
+        'migrations_links': [{'rel': 'next', 'href': 'x'}]}
+    page2 = {'migrations': [{'id': 3, 'uuid': 'u3', 'instance_uuid': 'i3', 'status': 'done',
+                             'source_compute': 'c10', 'dest_compute': 'c3', 'created_at': None}]}
+    conn = Conn({('get', first): Resp(200, page1), ('get', second): Resp(200, page2)})
+    found = Nova(conn).evacuations_from('c1')
+    assert [m['instance'] for m in found] == ['i2', 'i1']  # oldest first; c10 is not c1
+    assert found[1] == {'id': 1, 'uuid': 'u1', 'instance': 'i1', 'status': 'done', 'source': 'c1',
+                        'destination': 'c2', 'created_at': '2026-12-06T10:00:00.000000',
+                        'updated_at': '2026-12-06T10:01:00.000000'}
+    assert [s[1] for s in conn.compute.sent] == [first, second]
+    assert all(s[2] == '2.59' for s in conn.compute.sent)
+
+
+def test_server_metadata_is_merged_not_replaced():
+    conn = Conn({('post', '/servers/s1/metadata'): Resp(200, {'metadata': {}})})
+    Nova(conn).set_server_metadata('s1', {'leveller:home': 'c1'})
+    assert conn.compute.sent == [('post', '/servers/s1/metadata', '2.60', {'metadata': {'leveller:home': 'c1'}})]

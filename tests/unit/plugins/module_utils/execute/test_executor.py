@@ -539,3 +539,22 @@ def test_pre_check_reads_are_retried_with_backoff_but_not_on_4xx():
     assert clock.now - t0 >= 1.0 + 2.0  # two waits, doubling
     assert moves[1].result == 'failed' and 'HTTP 403' in moves[1].error
     assert not [c for c in nova.calls if c[1] == 'b']
+
+
+def test_the_fencing_recheck_stops_further_evacuations():
+    clock, nova, ex = make(on_failure='continue')
+    for uid in ('a', 'b', 'c'):
+        nova.add(uid, 'c1')
+    nova.services['c1'].update(state='down', forced_down=True)
+    answers = [None, 'the BMC of c1 reads on: the host has power again']
+    asked = []
+
+    def recheck(host):
+        asked.append(host)
+        return answers.pop(0) if answers else 'never asked'
+    ex.recheck = recheck
+    moves = ex.run([Move(u, 'c1', None, kind='evacuate', wave=i + 1) for i, u in enumerate('abc')])
+    assert [m.result for m in moves] == ['evacuated', 'skipped', 'skipped']
+    assert moves[1].error == 'not started: the BMC of c1 reads on: the host has power again'
+    assert asked == ['c1', 'c1'] and ex.recheck_refusal.startswith('the BMC of c1 reads on')
+    assert [c[1] for c in nova.calls if c[0] == 'evacuate'] == ['a']
