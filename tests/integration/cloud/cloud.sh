@@ -19,6 +19,7 @@
 #   cloud.sh rss                 resident memory of every process we started
 #   cloud.sh smoke               boot, live-migrate, PromQL and fault checks
 #   cloud.sh bmc-check           power hosts off and on through the Redfish and IPMI BMCs
+#   cloud.sh bmc-fault [computeN none|stuck-on|unreachable|lying-off]   BMCs that answer wrong
 #
 # Everything lives under ${LEVELLER_HOME:-$HOME/.cache/cloudops-leveller}/cloud:
 # venv/, cache/ (db-init snapshots), run/ (state, etc/, log/, pids/). The BMCs run
@@ -478,6 +479,11 @@ cmd_reset() {
   for pf in "$PIDS"/*.pid; do
     if [ -f "$pf" ]; then kill -CONT -- "-$(cat "$pf")" 2>/dev/null || true; fi
   done
+  # BMC fault modes (bmc-fault) left by a fault case: every host's BMCs answer true again
+  local faults dry=()
+  [ "${1:-}" = --dry-run ] && dry=(--dry-run)
+  faults=$(python3 "$HERE/bmc.py" fault --clear "${dry[@]}") || die "clearing the BMC faults failed ($RUN/bmc/faults.json)"
+  [ -z "$faults" ] || say "reset: ${1:+would }clear the BMC faults $faults"
   [ "${1:-}" = --dry-run ] || cmd_up
   export PATH=$VENV/bin:$PATH
   "$PY" "$HERE/cloudctl.py" reset "$@"
@@ -624,6 +630,11 @@ cmd_bmc_check() {  # no lock: the BMCs' power actions take it ('cloud.sh compute
   "$TOOLS_PY" "$HERE/bmc_check.py" "$@"
 }
 
+cmd_bmc_fault() {  # [computeN MODE]: both BMCs of a host answer wrong, at once (run/bmc/faults.json)
+  [ -f "$RUN/bmc.json" ] || die "the cloud is not up: run '$0 up' first"
+  python3 "$HERE/bmc.py" fault "$@"
+}
+
 lock() {  # one install/up/down/compute at a time (daemons do not inherit fd 9)
   mkdir -p "$BASE"
   exec 9> "$BASE/.lock"
@@ -646,5 +657,6 @@ case ${1:-} in
   rss) cmd_rss ;;
   smoke) shift; cmd_smoke "$@" ;;
   bmc-check) shift; cmd_bmc_check "$@" ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && exit 2; exit 0 ;;
+  bmc-fault) shift; cmd_bmc_fault "$@" ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && exit 2; exit 0 ;;
 esac
