@@ -23,6 +23,7 @@ __metaclass__ = type
 import inspect
 import os
 import re
+import threading
 import traceback
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import FailureClass, LevellerError
@@ -227,6 +228,8 @@ class IpmiFence(Fence):
     """An IPMI BMC through pyghmi (IPMI 2.0 over LAN, RMCP+)."""
 
     driver = 'ipmi'
+    # The shortest deadline of one pyghmi call (fence_timeout when longer).
+    min_call_seconds = 10.0
 
     def __init__(self, address, username, password, port=IPMI_PORT, fence_timeout=DEFAULT_FENCE_TIMEOUT):
         super(IpmiFence, self).__init__(address, username, password, port=port, fence_timeout=fence_timeout)
@@ -235,15 +238,60 @@ class IpmiFence(Fence):
     def describe(self):
         return 'ipmi BMC %s port %s (user %s)' % (self.address, self.port, self.username)
 
+    def _bounded(self, doing, call):
+        """Run one pyghmi call with a hard deadline (fence_timeout, at least min_call_seconds).
+
+        pyghmi retries inside its calls and has no timeout of its own: a silent BMC held a call
+        for 30 s on the test bed, and a second login to a BMC whose first one failed can wait for
+        ever. The call runs in a daemon thread; past the deadline it is abandoned and the BMC
+        counts as unreachable.
+        """
+        box = {}
+
+        def work():
+            try:
+                box['value'] = call()
+            except Exception as exc:  # handed back to the caller below
+                box['error'] = exc
+        worker = threading.Thread(target=work, name='leveller-ipmi')
+        worker.daemon = True
+        worker.start()
+        limit = max(self.min_call_seconds, float(self.fence_timeout))
+        worker.join(limit)
+        if worker.is_alive():
+            self._cmd = None
+            self._forget_login()
+            raise self._error(doing, TimeoutError('no answer within %g s' % limit), FailureClass.UNREACHABLE)
+        if 'error' in box:
+            raise box['error']
+        return box.get('value')
+
+    def _forget_login(self):
+        """Drop pyghmi's record of a login to this BMC (pyghmi 1.6 keeps a failed one, and every
+        later login to the same BMC from this process then waits on it for ever)."""
+        try:
+            from pyghmi.ipmi.private import session as ipmi_session
+            pending = ipmi_session.Session.initting_sessions
+            for key in list(pending):
+                if isinstance(key, tuple) and len(key) >= 4 and key[0] == self.address and key[3] == self.port:
+                    pending.pop(key, None)
+        except Exception:  # an older or newer pyghmi without this table: nothing to forget
+            pass
+
     def _connect(self):
         if self._cmd is None:
             if not HAS_PYGHMI:
                 raise FenceError(_missing_text('ipmi'), FailureClass.CONFIGURATION, PYGHMI_IMPORT_ERROR)
+            self._forget_login()
             try:
-                self._cmd = ipmi_command.Command(bmc=self.address, userid=self.username, password=self._password,
-                                                 port=self.port)
+                self._cmd = self._bounded('log in', lambda: ipmi_command.Command(
+                    bmc=self.address, userid=self.username, password=self._password, port=self.port))
+            except FenceError:
+                raise
             except Exception as exc:
                 raise self._ipmi_error('log in', exc)
+            finally:
+                self._forget_login()
         return self._cmd
 
     def _ipmi_error(self, doing, exc):
@@ -260,7 +308,9 @@ class IpmiFence(Fence):
     def power_state(self):
         cmd = self._connect()
         try:
-            answer = cmd.get_power()
+            answer = self._bounded('read the power state', cmd.get_power)
+        except FenceError:
+            raise
         except Exception as exc:
             raise self._ipmi_error('read the power state', exc)
         state = (answer or {}).get('powerstate')
@@ -272,7 +322,9 @@ class IpmiFence(Fence):
         cmd = self._connect()
         try:
             # 'off' is chassis power down (hard); 'shutdown' would be the soft, ACPI one.
-            cmd.set_power('off', wait=False)
+            self._bounded('power off', lambda: cmd.set_power('off', wait=False))
+        except FenceError:
+            raise
         except Exception as exc:
             raise self._ipmi_error('power off', exc)
 

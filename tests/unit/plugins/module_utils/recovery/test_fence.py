@@ -288,3 +288,31 @@ def test_ipmi_no_answer_is_unreachable():
         fence.power_state()
     assert info.value.failure == 'unreachable' and 'cannot log in' in str(info.value)
     assert 'no answer from the BMC' in str(info.value) and SECRET not in str(info.value)
+
+
+def test_a_silent_ipmi_call_is_abandoned_at_its_deadline(monkeypatch):
+    """pyghmi has no timeout of its own: a call that never returns is cut off, the BMC unreachable."""
+    import threading
+    release = threading.Event()
+
+    class Hanging(object):
+        def __init__(self, **kwargs):
+            pass
+
+        def get_power(self):
+            release.wait(30)
+            return {'powerstate': 'on'}
+
+    monkeypatch.setattr(_fence, 'HAS_PYGHMI', True)
+    monkeypatch.setattr(_fence, 'ipmi_command', type('M', (), {'Command': Hanging}), raising=False)
+    fence = _fence.IpmiFence('127.0.0.1', 'admin', SECRET, port=16299, fence_timeout=0.3)
+    fence.min_call_seconds = 0.3
+    started = time.monotonic()
+    try:
+        with pytest.raises(_fence.FenceError) as exc:
+            fence.power_state()
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5
+    assert exc.value.failure == 'unreachable' and 'no answer within 0.3 s' in str(exc.value)
+    assert 'read the power state' in str(exc.value) and SECRET not in str(exc.value)
