@@ -82,6 +82,7 @@ class HostRun(object):
     def fail(self, msg, failure=FailureClass.CONFIGURATION, **extra):
         if self.journal is not None:
             self.journal.close()  # a journal with no record is removed
+            self.result['journal'] = self.journal.path
         out = dict(self.result)
         out.update(extra)
         self.module.fail_json(msg=msg, failure=failure, **out)

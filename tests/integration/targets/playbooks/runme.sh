@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the collection's playbooks (by FQCN, as operators do) against the local cloud and checks
 # the outcome in Nova: balance levels an unbalanced start, --check moves nothing, evacuate drains
-# and disables a host, restore re-enables it, consolidate empties the hosts it says it frees, and
-# recover rebuilds the instances of a dead, fenced host with the count unchanged.
+# and disables a host, restore re-enables it, consolidate empties the hosts it says it frees,
+# recover fences a dead host through its BMC and rebuilds its instances with the count unchanged,
+# and restore brings it back only once its nova-compute has started again.
 # Runs under ansible-test (which passes -e @integration_config.yml as arguments) or alone.
 set -eu -o pipefail
 cd "$(dirname "$0")"
@@ -56,14 +57,25 @@ play cloudops.leveller.consolidate -e leveller_max_hosts=1 -e leveller_cooldown=
 python verify.py state "$OUT/after-consolidate.json"
 python verify.py consolidated "$OUT/after-restore.json" "$OUT/after-consolidate.json" "$OUT/consolidate-plan.json"
 
-echo "== recover a dead, fenced host"
+echo "== recover a dead host, fenced through its BMC, then restore it"
+# The local cloud's Nova: service_down_time 20 s; its Redfish BMCs are in bmc.json.
 DEAD=$(python verify.py busiest "$OUT/after-consolidate.json")
-if play cloudops.leveller.recover -e host="$DEAD"; then echo "FAIL: recover ran on a live host" >&2; exit 1; fi
+python verify.py bmcs "$(get bmc_file)" > "$OUT/bmcs.json"
+chmod 600 "$OUT/bmcs.json"
+FENCE=(-e "@$OUT/bmcs.json" -e leveller_service_down_time=20)
+if play cloudops.leveller.recover -e host="$DEAD" "${FENCE[@]}"; then echo "FAIL: recover ran on a live host" >&2; exit 1; fi
 bash "$CLOUD_CTL" compute stop "${DEAD#compute}"
-python verify.py fence "$DEAD" true
-play cloudops.leveller.recover -e host="$DEAD"
+python verify.py wait "$DEAD" silent
+play cloudops.leveller.recover -e host="$DEAD" "${FENCE[@]}"
 python verify.py state "$OUT/after-recover.json"
 python verify.py recovered "$OUT/after-consolidate.json" "$OUT/after-recover.json" "$DEAD"
+python verify.py fenced "$OUT/recover-$DEAD-result.json"
+if play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=20; then
+  echo "FAIL: restore enabled $DEAD before its nova-compute started again" >&2; exit 1
+fi
 bash "$CLOUD_CTL" compute start "${DEAD#compute}"
-python verify.py fence "$DEAD" false
+python verify.py wait "$DEAD" reporting
+play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=20
+python verify.py state "$OUT/after-restore-dead.json"
+python verify.py enabled "$OUT/after-restore-dead.json" "$DEAD"
 echo "playbooks: PASS"

@@ -8,9 +8,13 @@
     verify.py consolidated A B PLAN           the plan's freed hosts are empty; instances kept
     verify.py recovered A B HOST              HOST's instances rebuilt elsewhere, ACTIVE, count kept
     verify.py fence HOST true|false           set forced_down (false: retried until Nova accepts)
+    verify.py bmcs BMC_FILE                   leveller_bmcs (recover.yml) for the local BMCs, as JSON
+    verify.py wait HOST silent|reporting      until HOST's last report is older than 25 s / is new
+    verify.py fenced RESULT                   recover.yml's result: fenced through the BMC (verified)
     verify.py busiest A                       the host with the most test instances in A
     verify.py cleanup                         delete pb-* servers, enable and un-force all computes
 """
+import calendar
 import json
 import sys
 import time
@@ -124,6 +128,30 @@ def main(argv):
                 if [s for s in c.compute.services(binary='nova-compute') if s.host == host and s.state == 'up']:
                     break
                 time.sleep(2)
+    elif cmd == 'bmcs':
+        bmc = load(argv[1])
+        print(json.dumps({'leveller_bmcs': dict(
+            (host, {'driver': 'redfish', 'address': bmc['redfish']['url'], 'username': bmc['username'],
+                    'password': bmc['password'], 'system_id': host, 'verify': False, 'fence_timeout': 30})
+            for host in sorted(bmc['redfish']['systems']))}))
+    elif cmd == 'wait':
+        host, what = argv[1], argv[2]
+        c = conn()
+        since = time.time()
+        deadline = since + 150
+        while True:
+            resp = c.compute.get('/os-services?binary=nova-compute', microversion='2.53')
+            svc = [s for s in resp.json()['services'] if s['host'] == host][0]
+            age = time.time() - calendar.timegm(time.strptime(svc['updated_at'][:19], '%Y-%m-%dT%H:%M:%S'))
+            if (what == 'silent' and svc['state'] == 'down' and age > 25) or (what == 'reporting' and age < time.time() - since):
+                break
+            check(time.time() < deadline, '%s %s within 150 s (state %s, last report %.0f s ago)' % (host, what, svc['state'], age))
+            time.sleep(2)
+    elif cmd == 'fenced':
+        result = load(argv[1])
+        check(result.get('fencing') == 'verified', 'fenced through the BMC: %s' % result.get('fencing'))
+        steps = [(st['step'], st['result']) for st in result.get('steps', [])]
+        check(('power_confirm', 'ok') in steps and ('forced_down', 'done') in steps, 'steps %s' % steps)
     elif cmd == 'busiest':
         counts = per_host(ours(load(argv[1])))
         print(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
