@@ -144,19 +144,25 @@ class Nova(object):
                           MV_SERVERS)
         return [server_view(s) for s in body.get('servers', []) if s.get('name') == name]
 
+    def _pages(self, url, key, microversion, marker):
+        """Every item of a paged list: ``url`` (with its limit), then ``&marker=`` the last item's ``marker``
+        field while Nova links a next page."""
+        items = []
+        next_url = url
+        while next_url:
+            body = self._call('get', next_url, microversion)
+            page = body.get(key, [])
+            items.extend(page)
+            next_url = None
+            for link in body.get(key + '_links', []) or []:
+                if link.get('rel') == 'next' and page and page[-1].get(marker):
+                    next_url = '%s&marker=%s' % (url, page[-1][marker])
+        return items
+
     def servers_on_host(self, host):
         """Every server (all projects) whose service host is ``host``."""
-        servers = []
-        url = '/servers/detail?all_tenants=1&host=%s&limit=1000' % host
-        while url:
-            body = self._call('get', url, MV_SERVERS)
-            page = body.get('servers', [])
-            servers.extend(server_view(s) for s in page)
-            url = None
-            for link in body.get('servers_links', []) or []:
-                if link.get('rel') == 'next' and page:
-                    url = '/servers/detail?all_tenants=1&host=%s&limit=1000&marker=%s' % (
-                        host, page[-1]['id'])
+        servers = [server_view(s) for s in self._pages(
+            '/servers/detail?all_tenants=1&host=%s&limit=1000' % host, 'servers', MV_SERVERS, 'id')]
         # The host filter is exact in Nova, but keep only exact matches anyway.
         return [s for s in servers if s['host'] == host]
 
@@ -207,17 +213,8 @@ class Nova(object):
 
     def evacuations_from(self, host):
         """Every evacuation record whose source is ``host`` (any status, all pages), oldest first."""
-        items = []
-        url = '/os-migrations?source_compute=%s&migration_type=evacuation&limit=1000' % host
-        while url:
-            body = self._call('get', url, MV_MIGRATIONS)
-            page = body.get('migrations', [])
-            items.extend(page)
-            url = None
-            for link in body.get('migrations_links', []) or []:
-                if link.get('rel') == 'next' and page and page[-1].get('uuid'):
-                    url = ('/os-migrations?source_compute=%s&migration_type=evacuation&limit=1000&marker=%s'
-                           % (host, page[-1]['uuid']))
+        items = self._pages('/os-migrations?source_compute=%s&migration_type=evacuation&limit=1000' % host,
+                            'migrations', MV_MIGRATIONS, 'uuid')
         items.sort(key=lambda m: (m.get('created_at') or '', m.get('id') or 0))
         return [{
             'id': m.get('id'),
