@@ -151,11 +151,11 @@ def faults(cred, host, other):
           and cmd.get_power()['powerstate'] == 'on')
 
     bmc_fault(host, 'stuck-on')
-    _, err, took = timed(lambda: system.reset_system(sushy.ResetType.FORCE_OFF))
+    unused, err, took = timed(lambda: system.reset_system(sushy.ResetType.FORCE_OFF))
     check('stuck-on: redfish ForceOff %s accepted' % host, err is None, failure(err, took))
     r, err, took = timed(lambda: cmd.set_power('off', wait=False))
     check('stuck-on: ipmi power off %s accepted' % host, err is None, '%s %s' % (r or '', failure(err, took)))
-    stopped, _ = wait(lambda: not running(host), STUCK_FOR)
+    stopped, unused = wait(lambda: not running(host), STUCK_FOR)
     check('stuck-on: %s nova-compute still running %d s later' % (host, STUCK_FOR), not stopped)
     system.refresh(force=True)
     check('stuck-on: redfish %s PowerState still On' % host, system.power_state == sushy.PowerState.ON, system.power_state.value)
@@ -175,13 +175,13 @@ def faults(cred, host, other):
     session = ipmi_login(cred, other)  # a session open before its BMC dies
     session.get_power()
     bmc_fault(other, 'unreachable')
-    _, err, took = timed(session.get_power)
+    unused, err, took = timed(session.get_power)
     check('unreachable: ipmi %s, session open before, fails within %d s' % (other, SESSION_UNREACHABLE_WITHIN),
           err is not None and took < SESSION_UNREACHABLE_WITHIN, failure(err, took))
-    _, err, took = timed(lambda: conn.get_system(path[other]))
+    unused, err, took = timed(lambda: conn.get_system(path[other]))
     check('unreachable: redfish %s (sushy) fails within %d s' % (other, UNREACHABLE_WITHIN),
           isinstance(err, sushy.exceptions.ConnectionError) and took < UNREACHABLE_WITHIN, failure(err, took))
-    _, err, took = timed(lambda: ipmi_login(cred, other).get_power())
+    unused, err, took = timed(lambda: ipmi_login(cred, other).get_power())
     check('unreachable: ipmi %s, new login, fails within %d s' % (other, UNREACHABLE_WITHIN),
           err is not None and took < UNREACHABLE_WITHIN, failure(err, took))
     check('unreachable: %s nova-compute still running' % other, running(other))
