@@ -262,7 +262,8 @@ class LibvirtBackend(Backend):
             check_uri(name, uri)
         self.ratio = {}
         for key in ('vcpus', 'memory_mb'):
-            value = float((allocation_ratio or {}).get(key) or 1.0)
+            value = (allocation_ratio or {}).get(key)
+            value = 1.0 if value is None else float(value)
             if value <= 0:
                 raise LevellerError('libvirt allocation_ratio.%s must be > 0 (got %s)' % (key, value),
                                     FailureClass.CONFIGURATION)
@@ -354,7 +355,7 @@ class LibvirtBackend(Backend):
         values, errors = {}, {}
         for name, call in calls:
             if not call.done.wait(max(0.0, deadline - time.monotonic())):
-                errors[name] = LibvirtBackendError('libvirt of host %s at %s did not answer within %.0f s'
+                errors[name] = LibvirtBackendError('libvirt of host %s at %s did not answer within %g s'
                                                    % (name, redact_url(self.uris[name]), self.call_timeout))
                 self._drop(name)
             elif call.error is not None:

@@ -108,8 +108,9 @@ def test_configuration_errors_name_the_option(uris):
         lvb.LibvirtBackend(dict(uris, h3='kvm3'))
     with pytest.raises(LevellerError, match='expected a mapping'):
         lvb.LibvirtBackend({})
-    with pytest.raises(LevellerError, match='allocation_ratio.vcpus must be > 0'):
-        lvb.LibvirtBackend(uris, allocation_ratio={'vcpus': -1})
+    for bad in (-1, 0):
+        with pytest.raises(LevellerError, match='allocation_ratio.vcpus must be > 0'):
+            lvb.LibvirtBackend(uris, allocation_ratio={'vcpus': bad})
     with pytest.raises(LevellerError, match='bandwidth must be a whole number'):
         lvb.LibvirtBackend(uris, bandwidth=0)
     with pytest.raises(LevellerError, match='peer URIs name host'):
@@ -398,7 +399,7 @@ def test_a_hanging_host_costs_a_read_call_timeout_at_most(uris, tmp_path, monkey
     t0 = time.monotonic()
     got = be.read(A)
     assert time.monotonic() - t0 < 2.0
-    assert got['host'] == 'h1' and 'h3 (libvirt of host h3 at %s did not answer within 0 s)' % hang in got['note']
+    assert got['host'] == 'h1' and 'h3 (libvirt of host h3 at %s did not answer within 0.5 s)' % hang in got['note']
     t0 = time.monotonic()
     hosts = be.hosts()  # the open still hangs: no second thread, a quick answer
     assert time.monotonic() - t0 < 0.4
