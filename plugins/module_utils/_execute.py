@@ -425,13 +425,15 @@ class Executor(object):
         info = move._adopt
         move._adopt = None
         known = set(info.get('known_migrations') or ())
+        unknown = False
         try:
             new = [m for m in self.backend.migrations(move.instance, move.kind)
                    if m['id'] not in known]
-        except Exception as exc:  # cannot tell: treat as begun, the polls read it back
+        except Exception as exc:  # cannot tell: treat it as begun (tracked, never started twice)
             new = []
+            unknown = True
             move._last_poll_error = str(exc)
-        began = bool(new) or bool(server.get('task_state')) or server.get('host') != move.source
+        began = unknown or bool(new) or bool(server.get('task_state')) or server.get('host') != move.source
         if not began:
             move.note = 'resumed: the interrupted run had not begun it'
             return False

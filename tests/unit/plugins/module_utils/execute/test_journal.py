@@ -276,3 +276,34 @@ def test_plan_freshness_age_and_digest():
     assert view['digest_match'] is None and 'nova down' in view['digest_note']
     view, problem = plan_freshness({'moves': []}, 3600, now=now, current_digest=broken)
     assert problem is None and view['age_seconds'] is None and 'no snapshot_digest' in view['digest_note']
+
+
+def test_resume_that_cannot_read_the_migrations_never_starts_the_move_again(tmp_path):
+    clock = FakeClock()
+    nova = FakeNova(clock)
+    nova.add('a', 'c1')
+    moves = [Move('a', 'c1', 'c2')]
+    journal = open_journal({'journal_dir': str(tmp_path)}, False, moves, 'unit')
+
+    def killed(uid, host=None):
+        raise Killed()
+    original, nova.live_migrate = nova.live_migrate, killed
+    with pytest.raises(Killed):
+        _run(_executor(nova, clock, journal), moves)
+    nova.live_migrate = original
+    rec = journal_mod.read(journal.path)
+    resumed = moves_from_journal(rec)
+    real = nova.migrations
+    calls = []
+
+    def migrations(uid, migration_type=None):
+        calls.append(uid)
+        if len(calls) == 1:
+            raise RuntimeError('GET /os-migrations timed out')
+        return real(uid, migration_type)
+    nova.migrations = migrations
+    _run(_executor(nova, clock, open_journal({}, False, resumed, 'unit', recorded=rec)), resumed)
+    # Whether it began is unknown: it is tracked (and found never to have begun), not started again.
+    assert [c for c in nova.calls if c[0] == 'live'] == []
+    assert resumed[0].adopted and resumed[0].result == 'failed'
+    assert 'no live migration record appeared' in resumed[0].error
