@@ -11,7 +11,24 @@ import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "..", "extensions", "eda", "plugins", "event_source"))
+SOURCE_DIR = os.path.join("extensions", "eda", "plugins", "event_source")
+
+
+def _source_dir():
+    """The collection's event source folder: up from here (in a checkout, and from the copy of the
+    target ansible-test runs, which lives under the collection's tests/output)."""
+    here = HERE
+    while True:
+        candidate = os.path.join(here, SOURCE_DIR)
+        if os.path.isfile(os.path.join(candidate, "alertmanager.py")):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            sys.exit("FAIL: no %s/alertmanager.py above %s" % (SOURCE_DIR, HERE))
+        here = parent
+
+
+sys.path.insert(0, _source_dir())
 
 import alertmanager  # noqa: E402 pylint: disable=wrong-import-position
 
