@@ -230,6 +230,14 @@ def _rank(host, copy):
     return (order, host)
 
 
+def _is_alive(conn):
+    """Whether a libvirt connection still answers its keepalive (a failed check counts as dead)."""
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
+
+
 class LibvirtBackend(Backend):
     """The libvirt backend over ``uris`` ({host name: libvirt URI}, as ``libvirt_uris``).
 
@@ -306,11 +314,7 @@ class LibvirtBackend(Backend):
         with link.lock:
             conn = link.conn
             if conn is not None:
-                try:
-                    alive = conn.isAlive()
-                except libvirt.libvirtError:
-                    alive = 0
-                if alive:
+                if _is_alive(conn):
                     return conn
                 link.conn = None
                 _close_later(conn)
@@ -369,11 +373,7 @@ class LibvirtBackend(Backend):
         link = self.links[name]
         conn = link.conn
         if conn is not None:
-            try:
-                alive = conn.isAlive()
-            except libvirt.libvirtError:
-                alive = 0
-            if not alive:
+            if not _is_alive(conn):
                 self._drop(name)
 
     def _one(self, name, work):

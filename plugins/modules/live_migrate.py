@@ -148,7 +148,7 @@ EXAMPLES = r'''
 - name: Finish what a killed run left (its journal is in its result and its progress log)
   cloudops.leveller.live_migrate:
     cloud: prod
-    resume: /home/ops/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
+    resume: ~/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
 '''
 
 RETURN = r'''
@@ -241,7 +241,7 @@ journal:
       Null in check mode and when there was nothing to move.
   returned: always
   type: str
-  sample: /home/ops/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
+  sample: ~/.local/state/cloudops-leveller/journal/20261206T231500Z-live-migrate-4242.jsonl
 run_id:
   description: The run's id (the journal's name without C(.jsonl)), or null without a journal.
   returned: always

@@ -128,7 +128,8 @@ def test_killed_mid_migration_then_resume_tracks_it_without_a_second_start(tmp_p
     assert again.closed and again.pending() == []
 
 
-def test_killed_after_the_intent_before_the_call_starts_it_once_on_resume(tmp_path):
+def _killed_before_the_call(tmp_path):
+    """A run of one live move a -> c2, killed after its intent is on disk, before the start call."""
     clock = FakeClock()
     nova = FakeNova(clock)
     nova.add('a', 'c1')
@@ -141,7 +142,11 @@ def test_killed_after_the_intent_before_the_call_starts_it_once_on_resume(tmp_pa
     with pytest.raises(Killed):
         _run(_executor(nova, clock, journal), moves)
     nova.live_migrate = original
-    rec = journal_mod.read(journal.path)
+    return clock, nova, journal_mod.read(journal.path)
+
+
+def test_killed_after_the_intent_before_the_call_starts_it_once_on_resume(tmp_path):
+    clock, nova, rec = _killed_before_the_call(tmp_path)
     assert rec.started('a')  # the intent is there: the call may have been sent
     resumed = moves_from_journal(rec)
     _run(_executor(nova, clock, open_journal({}, False, resumed, 'unit', recorded=rec)), resumed)
@@ -279,19 +284,7 @@ def test_plan_freshness_age_and_digest():
 
 
 def test_resume_that_cannot_read_the_migrations_never_starts_the_move_again(tmp_path):
-    clock = FakeClock()
-    nova = FakeNova(clock)
-    nova.add('a', 'c1')
-    moves = [Move('a', 'c1', 'c2')]
-    journal = open_journal({'journal_dir': str(tmp_path)}, False, moves, 'unit')
-
-    def killed(uid, host=None):
-        raise Killed()
-    original, nova.live_migrate = nova.live_migrate, killed
-    with pytest.raises(Killed):
-        _run(_executor(nova, clock, journal), moves)
-    nova.live_migrate = original
-    rec = journal_mod.read(journal.path)
+    clock, nova, rec = _killed_before_the_call(tmp_path)
     resumed = moves_from_journal(rec)
     real = nova.migrations
     calls = []
