@@ -23,6 +23,11 @@ class Backend(object):
     """The interface; each method's docstring is the contract a second backend must meet."""
 
     name = 'abstract'
+    label = 'the platform'  # how messages name who migrates (Nova, libvirt)
+
+    def how_to_check(self, instance):
+        """The commands an operator runs to see where ``instance`` is and whether it still migrates."""
+        return 'the instance %s and its migrations' % instance
 
     # -- read / verify ----------------------------------------------------------
     def read(self, instance):
@@ -74,6 +79,10 @@ class NovaBackend(Backend):
     """The Nova backend: each operation is one call of ``_nova.Nova`` (microversions chosen there)."""
 
     name = 'nova'
+    label = 'Nova'
+
+    def how_to_check(self, instance):
+        return '`openstack server show %s` and `openstack server migration list --server %s`' % (instance, instance)
 
     def __init__(self, nova):
         self.nova = nova

@@ -255,8 +255,8 @@ class Executor(object):
         for held in self.held:
             common = sorted(set(move.touches()) & set(held.touches()))
             if common:
-                return ('not started: %s is held by the unresolved move of %s (Nova may still be '
-                        'migrating it)' % (common[0], held.name or held.instance))
+                return ('not started: %s is held by the unresolved move of %s (%s may still be '
+                        'migrating it)' % (common[0], held.name or held.instance, self.backend.label))
         return 'could not be scheduled (no free slot)'
 
     def _not_started(self, move):
@@ -374,8 +374,9 @@ class Executor(object):
             if pinned:
                 return self._drift(move, 'instance is %s' % pinned, server=server)
         if move.kind == 'live' and server.get('power_state') not in (None,) + LIVE_MIGRATABLE_POWER_STATES:
-            return self._drift(move, 'instance is ACTIVE but its power state is %s; Nova live-migrates only '
-                               'running or paused instances' % POWER_STATES.get(server['power_state'], server['power_state']),
+            return self._drift(move, 'instance is ACTIVE but its power state is %s; %s live-migrates only '
+                               'running or paused instances' % (POWER_STATES.get(server['power_state'], server['power_state']),
+                                                                self.backend.label),
                                server=server)
         try:
             services = self._services_now()
@@ -520,8 +521,8 @@ class Executor(object):
                 return 'inflight'
             self._record('answer', move, answer='refused', error=str(exc))
             after = self._read(move)
-            text = 'Nova refused the %s: %s; instance now %s' % (
-                'live migration' if move.kind == 'live' else
+            text = '%s refused the %s: %s; instance now %s' % (
+                self.backend.label, 'live migration' if move.kind == 'live' else
                 'cold migration' if move.kind == 'cold' else 'evacuation', exc, describe(after))
             if after is not None and after.get('status') == 'ERROR':
                 text += ('; it is in ERROR and needs an operator (check its migration record, '
@@ -556,10 +557,10 @@ class Executor(object):
                 # start call queued in it may still be carried out when it comes back.
                 move._reconcile_until = self.clock() + max(RECONCILE_SECONDS, 3 * self.poll_interval)
             if self.clock() > move._deadline + self.abort_timeout:
-                self._finish(move, 'unresolved', 'lost track of the move: Nova did not answer for %ss past '
+                self._finish(move, 'unresolved', 'lost track of the move: %s did not answer for %ss past '
                              'its deadline (%s); it may still be migrating: check the instance and its '
-                             'migrations (openstack server migration list --server %s) before any retry'
-                             % (self.abort_timeout, exc, move.instance))
+                             'migrations (%s) before any retry'
+                             % (self.backend.label, self.abort_timeout, exc, self.backend.how_to_check(move.instance)))
             return
         if server is None:
             self._finish(move, 'failed', 'instance %s disappeared while it was being moved' % move.instance)
@@ -581,14 +582,14 @@ class Executor(object):
         kind = {'live': 'live migration', 'cold': 'cold migration', 'evacuate': 'evacuation'}[move.kind]
         if move._migration is not None or server.get('task_state') or server.get('host') != move.source:
             move._state = 'running'
-            move.note = ("Nova's answer to the start call was lost (%s); read back: the %s began"
-                         % (move._unclear, kind))
+            move.note = ("%s's answer to the start call was lost (%s); read back: the %s began"
+                         % (self.backend.label, move._unclear, kind))
             return False
         if self.clock() < move._reconcile_until:
             return True
-        text = ("Nova's answer to the start call was unclear (%s); read back for %ds: no %s began "
+        text = ("%s's answer to the start call was unclear (%s); read back for %ds: no %s began "
                 "(no migration record, no task state, still on %s), so it counts as refused; instance %s"
-                % (move._unclear, max(RECONCILE_SECONDS, 3 * self.poll_interval), kind, move.source,
+                % (self.backend.label, move._unclear, max(RECONCILE_SECONDS, 3 * self.poll_interval), kind, move.source,
                    describe(server)))
         if server.get('status') == 'ERROR':
             text += ('; it is in ERROR and needs an operator (check its migration record, then '
@@ -630,8 +631,9 @@ class Executor(object):
                                       % (move.migration_id, status))
             else:
                 self._finish(move, 'unresolved', 'the instance went to ERROR while live migration %s is '
-                             'still %s: Nova may still be copying it; check the instance and the migration '
-                             'before any retry; instance %s' % (move.migration_id, status, describe(server)),
+                             'still %s: %s may still be copying it; check the instance and the migration '
+                             'before any retry; instance %s' % (move.migration_id, status, self.backend.label,
+                                                               describe(server)),
                              server=server)
             return
         if move._state == 'running':
@@ -669,19 +671,19 @@ class Executor(object):
                                  'instance is %s' % (self.timeout, move.migration_id, status,
                                                      describe(server)), server=server)
             elif now > move._abort_deadline:
-                asked = ('Nova refused every abort (last: %s)' % move._abort_error if move._abort_error
+                asked = ('%s refused every abort (last: %s)' % (self.backend.label, move._abort_error) if move._abort_error
                          else 'abort requested')
                 self._finish(move, 'unresolved', 'timed out after %ss; %s, and migration %s is still %s after '
-                             '%ss more: Nova may still be migrating it; instance %s. Check it before any retry'
+                             '%ss more: %s may still be migrating it; instance %s. Check it before any retry'
                              % (self.timeout, asked, move.migration_id, status, self.abort_timeout,
-                                describe(server)), server=server)
+                                self.backend.label, describe(server)), server=server)
 
     def _abort(self, move, server):
         if move._migration is None:
             # Nothing to abort; with a task state Nova may still be migrating it.
             result = 'unresolved' if server.get('task_state') else 'failed'
-            self._finish(move, result, 'timed out after %ss and Nova shows no migration record to '
-                         'abort; instance %s' % (self.timeout, describe(server)), server=server)
+            self._finish(move, result, 'timed out after %ss and %s shows no migration record to '
+                         'abort; instance %s' % (self.timeout, self.backend.label, describe(server)), server=server)
             return
         move._state = 'aborting'
         move._abort_deadline = self.clock() + self.abort_timeout
@@ -882,12 +884,12 @@ def live_digest(conn):
     return compute
 
 
-def check_hosts_known(moves, services):
-    """Raise ValueError naming hosts of ``moves`` that are not nova-compute hosts."""
+def check_hosts_known(moves, services, word='nova-compute service host'):
+    """Raise ValueError naming hosts of ``moves`` that are not hosts of ``services`` (``word``: what they are)."""
     unknown = sorted(set(h for m in moves for h in (m.source, m.destination) if h and h not in services))
     if unknown:
-        raise ValueError('unknown host(s) %s: not nova-compute service hosts of this cloud (known: %s)'
-                         % (', '.join(unknown), ', '.join(sorted(services)) or 'none'))
+        raise ValueError('unknown host(s) %s: not %ss of this cloud (known: %s)'
+                         % (', '.join(unknown), word, ', '.join(sorted(services)) or 'none'))
 
 
 def execution_argument_spec():
@@ -983,15 +985,20 @@ def diff_of(moves):
     return {'before': {'hosts': before}, 'after': {'hosts': after}}
 
 
-def unresolved_message(moves):
+def unresolved_message(moves, backend=None):
     """What an operator must check by hand: each move whose end is unknown, or ''."""
     held = [m for m in moves if m.result == 'unresolved']
     if not held:
         return ''
-    lines = ['%s (%s) %s -> %s: %s; check `openstack server show %s` and `openstack server migration '
-             'list --server %s`' % (m.name or '?', m.instance, m.source, m.destination or '(scheduler)',
-                                    m.error, m.instance, m.instance) for m in held]
-    return '; UNRESOLVED (Nova may still be migrating; their hosts got no other move in this run): ' + '; '.join(lines)
+    backend = backend_for(backend) if backend is not None else None
+    label = backend.label if backend is not None else 'Nova'
+    lines = ['%s (%s) %s -> %s: %s; check %s' % (
+        m.name or '?', m.instance, m.source, m.destination or '(scheduler)', m.error,
+        backend.how_to_check(m.instance) if backend is not None else
+        '`openstack server show %s` and `openstack server migration list --server %s`' % (m.instance, m.instance))
+        for m in held]
+    return '; UNRESOLVED (%s may still be migrating; their hosts got no other move in this run): %s' % (
+        label, '; '.join(lines))
 
 
 def summary_message(totals, stopped_by=None):

@@ -15,11 +15,12 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
-    FailureClass, LevellerError, connect)
-from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import FailureClass, LevellerError
+from ansible_collections.cloudops.leveller.plugins.module_utils._nova import NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._libvirt_backend import LibvirtBackendError
+from ansible_collections.cloudops.leveller.plugins.module_utils._platform import open_platform
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
-    Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, live_digest, lock_view, moves_from_journal,
+    Executor, Move, ProgressLog, diff_of, drain_capacity_shortfall, lock_view, moves_from_journal,
     moves_from_plan, open_journal, plan_freshness, resume_view, run_locked, summary_message, unresolved_message)
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, NoLock, lock_for_run
 from ansible_collections.cloudops.leveller.plugins.module_utils import _fence, _recovery
@@ -40,8 +41,9 @@ class HostRun(object):
         self.p = module.params
         self.recorded = recorded
         self.journal = None
-        self.conn = (connect_to or connect)(module)
-        self.nova = (nova_factory or Nova)(self.conn)
+        self.platform = open_platform(module, connect_to=connect_to, nova_factory=nova_factory)
+        self.conn = self.platform.conn
+        self.nova = self.platform.nova  # _nova.Nova, or the libvirt backend (libvirt_uris)
         self.result = dict(changed=False, host=self.p['host'], state=self.p['state'], moves=[], totals={},
                            progress=[], remaining=[], left_alone=[], instances_before=0, instances_after=0,
                            planner=None, lock=None, journal=None, run_id=None, resumed=None, plan_check=None)
@@ -88,14 +90,15 @@ class HostRun(object):
         self.module.fail_json(msg=msg, failure=failure, **out)
 
     def service(self):
+        word = self.platform.host_word()
         try:
             services = self.nova.compute_services()
-        except NovaError as exc:
-            self.fail('Cannot list nova-compute services: %s' % exc, FailureClass.UNREACHABLE)
+        except (NovaError, LibvirtBackendError) as exc:
+            self.fail('Cannot list the %ss: %s' % (word, exc), FailureClass.UNREACHABLE)
         svc = services.get(self.p['host'])
         if svc is None:
-            self.fail('unknown host %r: not a nova-compute service host of this cloud (known: %s)'
-                      % (self.p['host'], ', '.join(sorted(services)) or 'none'))
+            self.fail('unknown host %r: not a %s of this cloud (known: %s)'
+                      % (self.p['host'], word, ', '.join(sorted(services)) or 'none'))
         return services, svc
 
     # -- state: enabled ----------------------------------------------------------------
@@ -103,6 +106,8 @@ class HostRun(object):
         """Re-enable the host (``_recovery.reenable``): after an evacuation only once its nova-compute
         has started again and cleaned up; a host disabled by someone else only with force_enable."""
         services, svc = self.service()
+        if self.platform.libvirt:
+            return self.enabled_libvirt(svc)
         reason = svc.get('disabled_reason') or ''
         found = _RUN_IN_REASON.search(reason)
         self.result['disabled_by_run'] = found.group(1) if found else None
@@ -123,6 +128,43 @@ class HostRun(object):
             self.result['diff'] = {'before': {'service': _svc_view(svc)}, 'after': {'service': after}}
         self.module.exit_json(**self.result)
 
+    def enabled_libvirt(self, svc):
+        """Remove the maintenance mark of a libvirt host: one this collection set (its reason names a
+        run or is O(disabled_reason)), or any with force_enable."""
+        host = self.p['host']
+        reason = svc.get('disabled_reason') or ''
+        found = _RUN_IN_REASON.search(reason)
+        self.result['disabled_by_run'] = found.group(1) if found else None
+        before = _svc_view(svc)
+        after = dict(before, status='enabled', disabled_reason=None)
+        steps = []
+        if svc['state'] != 'up':
+            self.fail('libvirt of %s does not answer (%s): its maintenance mark cannot be read or removed'
+                      % (host, svc.get('error') or 'down'), FailureClass.UNREACHABLE,
+                      service={'before': before, 'after': before})
+        if svc['status'] == 'enabled':
+            msg = '%s has no maintenance mark: nothing to do' % host
+            after = before
+        elif not (found or reason == self.p['disabled_reason'] or self.p['force_enable']):
+            self.fail('%s carries a maintenance mark this collection did not set (%r); nothing was changed. '
+                      'Check why it is in maintenance, then run again with force_enable=true' % (host, reason),
+                      FailureClass.INCONSISTENT, service={'before': before, 'after': before})
+        else:
+            self.result['changed'] = True
+            steps.append('maintenance mark removed (was %r)' % reason)
+            msg = '%s %s enabled: maintenance mark removed' % (host, 'would be' if self.module.check_mode else '')
+            msg = msg.replace('  ', ' ')
+            if not self.module.check_mode:
+                try:
+                    self.nova.clear_maintenance(host)
+                except LibvirtBackendError as exc:
+                    self.fail('cannot enable %s: %s' % (host, exc), FailureClass.UNREACHABLE,
+                              service={'before': before, 'after': before})
+        self.result.update(service={'before': before, 'after': after}, steps=steps, half_state=None, msg=msg)
+        if self.module._diff:
+            self.result['diff'] = {'before': {'service': before}, 'after': {'service': after}}
+        self.module.exit_json(**self.result)
+
     # -- shared: run moves ---------------------------------------------------------------
     def execute(self, moves, on_failure, purpose, held_lock=None, recheck=None, fencing=None):
         """Run the moves under the cloud lock (``held_lock``: taken already by the caller)."""
@@ -132,7 +174,7 @@ class HostRun(object):
             poll_interval=self.p['poll_interval'], max_parallel=self.p['max_parallel'],
             max_per_host=self.p['max_per_host'], on_failure=on_failure, on_drift=self.p['on_drift'],
             check_mode=self.module.check_mode, progress=log.write, journal=self.journal, recheck=recheck)
-        lock = held_lock or lock_for_run(self.conn, self.p, self.module.check_mode, len(moves), purpose)
+        lock = held_lock or lock_for_run(self.platform.lock_key, self.p, self.module.check_mode, len(moves), purpose)
         try:
             totals = run_locked(executor, moves, NoLock() if held_lock else lock, log, purpose,
                                 self.module.check_mode, fencing=fencing)
@@ -181,6 +223,9 @@ class HostRun(object):
     def drained(self):
         host = self.p['host']
         services, svc = self.service()
+        if self.platform.libvirt and svc['state'] != 'up':
+            self.fail('libvirt of %s does not answer (%s): its domains cannot be live-migrated; nothing was '
+                      'changed' % (host, svc.get('error') or 'down'), FailureClass.UNREACHABLE)
         if svc['state'] != 'up' or svc['forced_down']:
             self.fail('compute service of %s is down: its instances cannot be live-migrated. If the host '
                       'has failed, recover them with state=evacuated' % host, FailureClass.INCONSISTENT)
@@ -192,6 +237,9 @@ class HostRun(object):
         for s in servers:
             if s['status'] == 'ACTIVE' and not s['task_state']:
                 movable.append((s, 'live'))
+            elif s['status'] == 'SHUTOFF' and self.platform.libvirt:
+                left.append(dict(id=s['id'], name=s['name'], status=s['status'],
+                                 reason='SHUTOFF: plain libvirt live-migrates running domains only'))
             elif s['status'] == 'SHUTOFF' and not s['task_state'] and self.p['migrate_stopped']:
                 movable.append((s, 'cold'))
             elif s['status'] == 'SHUTOFF' and not s['task_state']:
@@ -213,7 +261,7 @@ class HostRun(object):
                 moves = moves_from_plan(self.p['plan'])
             except ValueError as exc:
                 self.fail(str(exc))
-            check, stale = plan_freshness(self.p['plan'], self.p['max_plan_age'], current_digest=live_digest(self.conn))
+            check, stale = plan_freshness(self.p['plan'], self.p['max_plan_age'], current_digest=self.platform.digest)
             self.result['plan_check'] = check
             if stale:
                 self.fail(stale + '; nothing was changed')
@@ -257,6 +305,10 @@ class HostRun(object):
             # Fallback: no drain plan, the Nova scheduler picks each destination (when allowed).
             self.result['planner'] = 'scheduler'
             moves = [Move(s['id'], host, None, name=s['name'], kind=kind) for s, kind in movable]
+            if moves and self.platform.libvirt:
+                self.fail('%s still holds %d domain(s) to move and no drain plan was given; nothing was changed. '
+                          'Plain libvirt has no scheduler: pass plan (level_plan strategy=drain on a snapshot '
+                          'from hypervisor_load_info sources=[libvirt])' % (host, len(moves)))
             if moves and not self.p['allow_scheduler']:
                 names = ', '.join(m.name or m.instance for m in moves[:5])
                 self.fail('%s still holds %d instance(s) to move (%s) and no drain plan was given; nothing '
@@ -302,7 +354,7 @@ class HostRun(object):
         summary = summary_message(totals, executor.stopped_by)
         if totals['failed'] or totals['aborted'] or totals['unresolved']:
             self.fail('drain of %s incomplete: %s; %d instance(s) left on the host, which stays disabled%s'
-                      % (host, summary, len(remaining), unresolved_message(moves)), FailureClass.INCONSISTENT)
+                      % (host, summary, len(remaining), unresolved_message(moves, self.nova)), FailureClass.INCONSISTENT)
         if remaining and self.p['wait'] and not self.module.check_mode:
             left_text = ', '.join('%s (%s)' % (r['name'], r['reason']) for r in self.result['remaining'])
             self.fail('%s is not empty after %ss: %s; it stays disabled' % (host, self.p['wait_timeout'], left_text),
@@ -456,7 +508,7 @@ class HostRun(object):
                       % (host, executor.recheck_refusal, summary), FailureClass.INCONSISTENT)
         if totals['failed'] or totals['aborted'] or totals['unresolved']:
             self.fail('evacuation of %s incomplete: %s; %d instance(s) still on the failed host%s'
-                      % (host, summary, len(still_here), unresolved_message(moves)), FailureClass.INCONSISTENT)
+                      % (host, summary, len(still_here), unresolved_message(moves, self.nova)), FailureClass.INCONSISTENT)
         self.result['msg'] = '%s %s (fencing %s): %s; instances before %d, after %d' % (
             host, 'would be evacuated' if self.module.check_mode else 'evacuated', prepared['fencing'], summary,
             len(servers), found)

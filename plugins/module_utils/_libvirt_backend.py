@@ -54,7 +54,8 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._backend import 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerError, redact_url)
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.libvirt import (
-    DOMAIN_STATES, HAS_LIBVIRT, check_uri, libvirt)
+    DOMAIN_STATES, HAS_LIBVIRT, MAINTENANCE_PREFIX, MAINTENANCE_USAGE, MOVE_NS, MOVE_PREFIX, check_uri, libvirt,
+    maintenance_mark, move_xml)
 
 # virDomainState -> Nova's power state numbers, as Nova's own libvirt driver maps them.
 POWER_STATE = {0: 0, 1: 1, 2: 1, 3: 3, 4: 4, 5: 4, 6: 6, 7: 7}
@@ -249,9 +250,10 @@ class LibvirtBackend(Backend):
     """
 
     name = 'libvirt'
+    label = 'libvirt'
 
     def __init__(self, uris, allocation_ratio=None, bandwidth=None, call_timeout=DEFAULT_CALL_TIMEOUT,
-                 keepalive=DEFAULT_KEEPALIVE, peer_uris=None):
+                 keepalive=DEFAULT_KEEPALIVE, peer_uris=None, storage='shared'):
         if not HAS_LIBVIRT:
             raise LevellerError('the libvirt backend needs libvirt-python on the host that runs the module '
                                 '(pip install libvirt-python, or the distribution\'s python3-libvirt)',
@@ -279,6 +281,9 @@ class LibvirtBackend(Backend):
         if bandwidth is not None and (int(bandwidth) != bandwidth or bandwidth < 1):
             raise LevellerError('libvirt migration bandwidth must be a whole number of MiB/s, at least 1 '
                                 '(got %r); leave it unset for no cap' % (bandwidth,), FailureClass.CONFIGURATION)
+        if storage not in ('shared', 'copy'):
+            raise LevellerError('storage must be shared or copy (got %r)' % (storage,), FailureClass.CONFIGURATION)
+        self.storage = storage
         if call_timeout <= 0:
             raise LevellerError('libvirt call_timeout must be positive (got %r)' % (call_timeout,),
                                 FailureClass.CONFIGURATION)
@@ -492,12 +497,104 @@ class LibvirtBackend(Backend):
         return out
 
     def maintenance_reason(self, host, conn):
-        """Why ``host`` takes no instances (a maintenance mark), or None.
+        """Why ``host`` takes no instances (its maintenance mark, see ``_sources.libvirt``), or None."""
+        return maintenance_mark(conn)
 
-        The hook for maintenance without Nova (issue 17, part 2): a drained host will carry a mark
-        that this reads; until then every host that answers is enabled.
-        """
-        return None
+    def set_maintenance(self, host, reason):
+        """Put the maintenance mark on ``host`` (replacing an earlier one); returns the mark's reason."""
+        from xml.sax.saxutils import escape
+        xml = ("<secret ephemeral='no' private='yes'><description>%s</description>"
+               "<usage type='tls'><name>%s</name></usage></secret>"
+               % (escape(MAINTENANCE_PREFIX + reason), MAINTENANCE_USAGE))
+
+        def define(name, conn):
+            conn.secretDefineXML(xml, 0)  # same usage: libvirt updates the existing secret
+            return maintenance_mark(conn)
+        try:
+            return self._one(host, define)
+        except libvirt.libvirtError as exc:
+            raise LibvirtBackendError('cannot put the maintenance mark (a libvirt secret with usage %s) on host %s: '
+                                      '%s' % (MAINTENANCE_USAGE, host, _text(exc)), status=_refusal_status(exc))
+
+    def clear_maintenance(self, host):
+        """Remove the maintenance mark of ``host``; returns the reason it had (None: there was none)."""
+        def undefine(name, conn):
+            reason = maintenance_mark(conn)
+            if reason is not None:
+                conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_TLS, MAINTENANCE_USAGE).undefine()
+            return reason
+        try:
+            return self._one(host, undefine)
+        except libvirt.libvirtError as exc:
+            raise LibvirtBackendError('cannot remove the maintenance mark of host %s: %s' % (host, _text(exc)),
+                                      status=_refusal_status(exc))
+
+    # -- what HostRun and live_migrate ask of Nova, answered from libvirt ----------------
+    def compute_services(self):
+        """The hosts as Nova's services list reads (keyed by host; ``id`` is the host name)."""
+        out = {}
+        for name, svc in self.hosts().items():
+            svc = dict(svc, id=name, host=name, binary='libvirtd', zone=None)
+            out[name] = svc
+        return out
+
+    def set_service_status(self, service_id, enabled, reason=None):
+        if enabled:
+            self.clear_maintenance(service_id)
+        else:
+            self.set_maintenance(service_id, reason or 'maintenance')
+
+    def servers_on_host(self, host):
+        """The domains of ``host`` as instances (id, name, status, task_state, host), running or not."""
+        def listing(name, conn):
+            out = []
+            for dom in conn.listAllDomains(0):
+                copy = _copy_of(dom)
+                if copy is None:
+                    continue
+                power, status, task = DOMAIN_STATES.get(copy['state'], ('unknown', 'UNKNOWN', None))
+                if _incoming(copy):
+                    continue  # a migration's half-built copy is not an instance of this host yet
+                if _job_running(copy):
+                    task = ('migrating' if copy['job_operation'] in _JOB_MIGRATION
+                            else _JOB_TASKS.get(copy['job_operation'], 'libvirt-job'))
+                out.append({'id': dom.UUIDString(), 'name': copy['name'], 'status': status, 'task_state': task,
+                            'host': host, 'power': power,
+                            'flavor': {'vcpus': copy['vcpus'], 'memory_mb': copy['memory_mb'], 'disk_gb': 0}})
+            return out
+        if host not in self.links:
+            raise _refused('%s is not one of the libvirt hosts (%s)' % (host, ', '.join(sorted(self.links))))
+        try:
+            return self._one(host, listing)
+        except libvirt.libvirtError as exc:
+            raise LibvirtBackendError('libvirt of host %s: %s' % (host, _text(exc)))
+
+    def get_server(self, ref):
+        """The instance with domain UUID ``ref``, or None (also when ``ref`` is not a UUID)."""
+        try:
+            uuid = str(uuid_mod.UUID(str(ref)))
+        except ValueError:
+            return None
+        return self.read(uuid)
+
+    def find_servers(self, name):
+        """Instances whose domain name is ``name``, on every host that answers."""
+        found = []
+        for host in sorted(self.links):
+            for server in self.servers_on_host(host):
+                if server['name'] == name:
+                    found.append(server)
+        return found
+
+    def how_to_check(self, instance):
+        return '`virsh -c URI list --all --uuid` and `virsh -c URI domjobinfo %s` on each host (%s)' % (
+            instance, ', '.join(sorted(self.links)))
+
+    def lock_key(self):
+        """The lock key of this set of hosts: runs over the same URIs exclude each other."""
+        import hashlib
+        raw = 'libvirt|' + '|'.join('%s=%s' % (h, self.uris[h].strip().lower()) for h in sorted(self.uris))
+        return 'libvirt-' + hashlib.sha256(raw.encode('utf-8')).hexdigest()[:24]
 
     def needs(self, instance):
         found = self.read(instance)
@@ -608,14 +705,17 @@ class LibvirtBackend(Backend):
                 params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = mig.bandwidth
             flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
                      | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+            if self.storage == 'copy':
+                flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
             with self._lock:
                 if mig.abort_requested:
                     self._end(mig, 'cancelled', 'aborted before the migration call was made')
                     return
                 mig.phase = 'migrating'
             dom.migrateToURI3(self.peer_uris[mig.destination], params, flags)
+            note = self._record_move(mig)
             with self._lock:
-                self._end(mig, 'completed')
+                self._end(mig, 'completed', note)
         except Exception as exc:  # every way the call can end is a record status
             with self._lock:
                 started = mig.phase == 'migrating'
@@ -643,6 +743,21 @@ class LibvirtBackend(Backend):
         mig.ended_at = _now()
         mig.seconds = time.monotonic() - mig.started
 
+    def _record_move(self, mig):
+        """Write the completed move into the domain's metadata on its destination (cooldown without
+        Nova); returns a note when it could not be written (the move itself stands)."""
+        xml = move_xml(_now(), mig.source, mig.destination)
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+
+        def write(name, conn):
+            conn.lookupByUUIDString(mig.instance).setMetadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, MOVE_PREFIX, MOVE_NS, flags)
+        try:
+            self._one(mig.destination, write)
+        except Exception as exc:  # the move is done; only its cooldown record is missing
+            return 'the move record (metadata %s) could not be written on %s: %s' % (MOVE_NS, mig.destination, _text(exc))
+        return None
+
     def _lost(self, uuid):
         with self._lock:
             return [m for m in self._migrations if m.instance == uuid and m.status == 'running' and m.lost]
@@ -658,9 +773,16 @@ class LibvirtBackend(Backend):
         with self._lock:
             if mig.status != 'running':
                 return
-            if live == [mig.destination]:
-                self._end(mig, 'completed', 'the migration call was cut off (%s); the hosts show the domain '
-                          'running on %s only' % (mig.lost, mig.destination))
+            done = live == [mig.destination]
+        if done:
+            note = self._record_move(mig)
+        with self._lock:
+            if mig.status != 'running':
+                return
+            if done:
+                self._end(mig, 'completed', '; '.join(t for t in (
+                    'the migration call was cut off (%s); the hosts show the domain running on %s only'
+                    % (mig.lost, mig.destination), note) if t))
             elif live == [mig.source]:
                 self._end(mig, 'cancelled' if mig.abort_requested else 'failed',
                           'the migration call was cut off (%s); the hosts show the domain still running on its '
@@ -773,6 +895,16 @@ def _close_at_exit(ref):
     backend = ref()
     if backend is not None:
         backend.close()
+
+
+def _refusal_status(exc):
+    """400 for an error libvirt returns before changing anything it was asked (unsupported, denied,
+    invalid), None (unclear) otherwise."""
+    code = _code(exc)
+    if code in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ACCESS_DENIED, libvirt.VIR_ERR_OPERATION_DENIED,
+                libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_OPERATION_INVALID):
+        return 400
+    return None
 
 
 def _errors_text(errors):

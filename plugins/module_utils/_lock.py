@@ -92,13 +92,15 @@ def cloud_key_for(conn):
 def lock_for_run(conn, params, check_mode, count, purpose):
     """The lock a moving run takes: a CloudLock, or a NoLock when the run changes nothing.
 
-    ``params`` holds the module options ``lock``, ``lock_dir`` and ``lock_timeout``; no lock
-    is taken in check mode, with ``lock=false`` or when there are no moves (``count``).
+    ``conn`` is an openstacksdk Connection or the lock key itself (a string: plain libvirt hosts,
+    ``_platform.Platform.lock_key``). ``params`` holds the module options ``lock``, ``lock_dir``
+    and ``lock_timeout``; no lock is taken in check mode, with ``lock=false`` or when there are
+    no moves (``count``).
     """
     if check_mode or not params['lock'] or not count:
         return NoLock()
-    return CloudLock(cloud_key_for(conn), lock_dir=params['lock_dir'], timeout=params['lock_timeout'],
-                     purpose=purpose)
+    key = conn if isinstance(conn, str) else cloud_key_for(conn)
+    return CloudLock(key, lock_dir=params['lock_dir'], timeout=params['lock_timeout'], purpose=purpose)
 
 
 class CloudLock(object):

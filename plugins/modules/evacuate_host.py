@@ -48,9 +48,17 @@ description:
     instances stopped, and the module starts again those that were running, after it has
     confirmed them on their new host. On older clouds it uses 2.29, where Nova keeps the power
     state itself.
+  - With O(libvirt_uris) (plain KVM hosts, no OpenStack), C(drained) puts a maintenance mark on the
+    host instead of disabling a compute service (a libvirt secret object with usage name
+    C(cloudops-leveller-maintenance) whose description holds the reason; it has no value).
+    M(cloudops.leveller.hypervisor_load_info) reads the mark, so the next plans send nothing
+    there. A drain then needs O(plan) (there is no scheduler), and shut-off domains are left alone.
+    C(enabled) removes the mark (one this collection did not set only with O(force_enable=true)).
+    C(evacuated) is refused.
 extends_documentation_fragment:
   - cloudops.leveller.openstack
   - cloudops.leveller.execution
+  - cloudops.leveller.libvirt
   - cloudops.leveller.attributes
   - cloudops.leveller.attributes.ACTION_GROUP
 attributes:
@@ -288,6 +296,26 @@ EXAMPLES = r'''
     host: compute7
     state: enabled
 
+- name: Plain KVM hosts, no OpenStack - plan the drain of kvm1 on a libvirt snapshot
+  cloudops.leveller.level_plan:
+    snapshot: "{{ kvm_snapshot.snapshot }}"
+    strategy: drain
+    hosts: [kvm1]
+  register: kvm_drain
+
+- name: Put kvm1 in maintenance (a mark the next snapshot reads) and carry out the drain
+  cloudops.leveller.evacuate_host:
+    libvirt_uris: "{{ kvm_uris }}"
+    host: kvm1
+    state: drained
+    plan: "{{ kvm_drain.plan }}"
+
+- name: Take kvm1 out of maintenance
+  cloudops.leveller.evacuate_host:
+    libvirt_uris: "{{ kvm_uris }}"
+    host: kvm1
+    state: enabled
+
 - name: Recover the instances of a dead host that IPMI confirmed off
   cloudops.leveller.evacuate_host:
     cloud: prod
@@ -431,6 +459,9 @@ import traceback
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerModule, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._libvirt_backend import LibvirtBackendError
+from ansible_collections.cloudops.leveller.plugins.module_utils._platform import (
+    libvirt_argument_spec, libvirt_params_problem)
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     execution_argument_spec, execution_params_problem, moves_from_plan)
 from ansible_collections.cloudops.leveller.plugins.module_utils import _fence, _journal
@@ -441,6 +472,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._lock import run
 def main():
     argument_spec = openstack_argument_spec()
     argument_spec.update(execution_argument_spec())
+    argument_spec.update(libvirt_argument_spec())
     argument_spec.update(
         host=dict(type='str', required=True),
         state=dict(type='str', default='drained', choices=['drained', 'enabled', 'evacuated']),
@@ -469,7 +501,10 @@ def main():
     module = LevellerModule(argument_spec=argument_spec, supports_check_mode=True,
                             mutually_exclusive=[('resume', 'plan'), ('resume', 'instances')])
     problem = (execution_params_problem(module.params, ('timeout', 'max_parallel', 'max_per_host', 'wait_sleep'))
-               or run_paths_problem(module.params))
+               or libvirt_params_problem(module.params) or run_paths_problem(module.params))
+    if not problem and module.params['libvirt_uris'] and module.params['state'] == 'evacuated':
+        problem = ('state=evacuated needs Nova: plain libvirt hosts (libvirt_uris) have no evacuation of a failed '
+                   'host (no shared instance records to rebuild from). Drain a host that runs with state=drained')
     if problem:
         module.fail_json(msg=problem, failure=FailureClass.CONFIGURATION)
     if not problem and module.params['max_plan_age'] < 0:
@@ -495,9 +530,10 @@ def main():
     try:
         run = HostRun(module, recorded, connect_to=connect, nova_factory=Nova)
         getattr(run, module.params['state'])()
-    except NovaError as exc:
+    except (NovaError, LibvirtBackendError) as exc:
         # A late error (the final count, the wait) still returns what was done: moves, totals.
-        module.fail_json(msg='evacuate_host stopped on a Nova error: %s' % exc, failure=FailureClass.UNREACHABLE,
+        module.fail_json(msg='evacuate_host stopped on a %s error: %s' % (
+            'libvirt' if module.params['libvirt_uris'] else 'Nova', exc), failure=FailureClass.UNREACHABLE,
                          **record(run))
     except Exception as exc:  # report, never leave a traceback without context
         module.fail_json(msg='evacuate_host stopped unexpectedly: %s' % exc, exception=traceback.format_exc(),

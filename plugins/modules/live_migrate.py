@@ -27,11 +27,14 @@ description:
     (C(OS-EXT-SRV-ATTR:host)), else the move is reported as failed. A failed move is never
     retried.
   - Only one run per cloud moves instances at a time (see O(lock)).
+  - With O(libvirt_uris) it drives plain KVM hosts through libvirt instead of Nova, with the same
+    waves, limits, deadlines, journal, lock and checks (see O(libvirt_uris)).
   - The task fails when any move failed or was aborted; RV(moves) and RV(totals) are returned
     in every case.
 extends_documentation_fragment:
   - cloudops.leveller.openstack
   - cloudops.leveller.execution
+  - cloudops.leveller.libvirt
   - cloudops.leveller.attributes
   - cloudops.leveller.attributes.ACTION_GROUP
 attributes:
@@ -129,6 +132,15 @@ EXAMPLES = r'''
   cloudops.leveller.live_migrate:
     cloud: prod
     instance: 6f1c2f5e-0c9a-4e43-9d57-0a3c1b1d2e3f
+
+- name: Plain KVM hosts, no OpenStack - move one domain, 100 MiB/s at most
+  cloudops.leveller.live_migrate:
+    libvirt_uris:
+      kvm1: qemu+ssh://root@kvm1/system
+      kvm2: qemu+ssh://root@kvm2/system
+    instance: web-1
+    destination: kvm2
+    bandwidth: 100
 
 - name: Carry out a plan, two moves at a time, and keep a live progress file
   cloudops.leveller.live_migrate:
@@ -273,9 +285,12 @@ import traceback
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerModule, connect, openstack_argument_spec)
 from ansible_collections.cloudops.leveller.plugins.module_utils._nova import Nova, NovaError
+from ansible_collections.cloudops.leveller.plugins.module_utils._libvirt_backend import LibvirtBackendError
+from ansible_collections.cloudops.leveller.plugins.module_utils._platform import (
+    libvirt_argument_spec, libvirt_params_problem, open_platform)
 from ansible_collections.cloudops.leveller.plugins.module_utils._execute import (
     Executor, Move, ProgressLog, check_hosts_known, diff_of, execution_argument_spec, execution_params_problem,
-    live_digest, lock_view, moves_from_journal, moves_from_plan, open_journal, plan_freshness, resume_view,
+    lock_view, moves_from_journal, moves_from_plan, open_journal, plan_freshness, resume_view,
     run_locked, summary_message, unresolved_message)
 from ansible_collections.cloudops.leveller.plugins.module_utils import _journal
 from ansible_collections.cloudops.leveller.plugins.module_utils._lock import LockBusy, lock_for_run, run_paths_problem
@@ -309,14 +324,14 @@ def run(module):
             recorded = _journal.read(p['resume'])
         except _journal.JournalError as exc:
             module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION)
-    conn = connect(module)
-    nova = Nova(conn)
+    platform = open_platform(module, connect_to=connect, nova_factory=Nova)
+    nova = platform.nova
     try:
         services = nova.compute_services()
-    except NovaError as exc:
-        denied = exc.status in (401, 403)
-        module.fail_json(msg='Cannot list nova-compute services%s: %s' % (
-            ' (admin credentials are needed)' if denied else '', exc),
+    except (NovaError, LibvirtBackendError) as exc:
+        denied = getattr(exc, 'status', None) in (401, 403)
+        module.fail_json(msg='Cannot list the %ss%s: %s' % (
+            platform.host_word(), ' (admin credentials are needed)' if denied else '', exc),
             failure=FailureClass.PERMISSION if denied else FailureClass.UNREACHABLE)
 
     # Everything that can be wrong with the input fails here, before any move starts.
@@ -326,7 +341,7 @@ def run(module):
             moves = moves_from_journal(recorded)
         elif p['plan'] is not None:
             moves = moves_from_plan(p['plan'])
-            plan_check, stale = plan_freshness(p['plan'], p['max_plan_age'], current_digest=live_digest(conn))
+            plan_check, stale = plan_freshness(p['plan'], p['max_plan_age'], current_digest=platform.digest)
             if stale:
                 raise ValueError(stale)
             if p['require_digest'] and not plan_check['digest_match']:
@@ -335,12 +350,15 @@ def run(module):
                                      plan_check['digest_in_plan'], plan_check['digest_now'],
                                      '; ' + plan_check['digest_note'] if plan_check['digest_note'] else ''))
         else:
+            if platform.libvirt and not p['destination']:
+                raise ValueError('destination: plain libvirt has no scheduler to choose a host; name the '
+                                 'destination (one of %s)' % ', '.join(sorted(services)))
             server = _resolve_instance(nova, p['instance'])
             moves = [Move(server['id'], server['host'], p['destination'], name=server['name'])]
-        check_hosts_known(moves, services)
+        check_hosts_known(moves, services, platform.host_word())
     except ValueError as exc:
         module.fail_json(msg=str(exc), failure=FailureClass.CONFIGURATION, plan_check=plan_check)
-    except NovaError as exc:
+    except (NovaError, LibvirtBackendError) as exc:
         module.fail_json(msg='Cannot read the instance: %s' % exc, failure=FailureClass.UNREACHABLE)
 
     purpose = ('resume of %s' % recorded.run_id if recorded is not None
@@ -355,7 +373,7 @@ def run(module):
         max_parallel=p['max_parallel'], max_per_host=p['max_per_host'], on_failure=p['on_failure'],
         on_drift=p['on_drift'], check_mode=module.check_mode, check_room=p['check_room'],
         progress=log.write, journal=journal)
-    lock = lock_for_run(conn, p, module.check_mode, len(moves), purpose)
+    lock = lock_for_run(platform.lock_key, p, module.check_mode, len(moves), purpose)
     try:
         totals = run_locked(executor, moves, lock, log, purpose, module.check_mode)
     except LockBusy as exc:
@@ -376,7 +394,7 @@ def run(module):
         run_id=journal.run_id,
         resumed=None if recorded is None else resume_view(recorded, moves),
         plan_check=plan_check,
-        msg=summary_message(totals, executor.stopped_by) + unresolved_message(moves),
+        msg=summary_message(totals, executor.stopped_by) + unresolved_message(moves, nova),
     )
     if executor.journal_error:
         result['msg'] += '; ' + executor.journal_error
@@ -391,6 +409,7 @@ def run(module):
 def main():
     argument_spec = openstack_argument_spec()
     argument_spec.update(execution_argument_spec())
+    argument_spec.update(libvirt_argument_spec())
     argument_spec.update(
         instance=dict(type='str'),
         destination=dict(type='str'),
@@ -408,7 +427,8 @@ def main():
         required_one_of=[('instance', 'plan', 'resume')],
         supports_check_mode=True,
     )
-    problem = execution_params_problem(module.params) or run_paths_problem(module.params)
+    problem = (execution_params_problem(module.params) or libvirt_params_problem(module.params)
+               or run_paths_problem(module.params))
     if not problem and module.params['max_plan_age'] < 0:
         problem = 'max_plan_age must not be negative (got %s); 0 accepts a plan of any age' % module.params['max_plan_age']
     if problem:

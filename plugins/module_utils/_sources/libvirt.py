@@ -9,7 +9,14 @@ a snapshot takes about one interval whatever the number of hosts.  Domains are m
 instances by UUID (libvirt's domain UUID is the Nova instance UUID).
 
 Without Nova (plain KVM hosts), ``inventory`` turns the same readings into the snapshot's hosts
-and instances: capacity from the node info, instances from the domains.
+and instances: capacity from the node info, instances from the domains.  Two marks written by the
+libvirt execution backend stand in for what Nova would keep:
+
+- maintenance: a libvirt secret object with usage type ``tls`` and usage name
+  ``MAINTENANCE_USAGE`` (it holds no value); its description is ``MAINTENANCE_PREFIX`` + the
+  reason. A host carrying it is ``enabled: false`` with that ``disabled_reason``.
+- the last move: an element ``<leveller:move at=... from=... to=.../>`` in the domain's metadata
+  under ``MOVE_NS``; ``at`` is the instance's ``last_moved_at`` (cooldown, no ping-pong).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,6 +45,15 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import not_migratable_reason
 
 VIR_DOMAIN_RUNNING = 1
+MAINTENANCE_USAGE = 'cloudops-leveller-maintenance'
+MAINTENANCE_PREFIX = 'cloudops.leveller maintenance: '
+MOVE_NS = 'urn:cloudops-leveller:move:1'
+MOVE_PREFIX = 'leveller'
+_VIR_SECRET_USAGE_TYPE_TLS = 4
+_VIR_DOMAIN_METADATA_ELEMENT = 2
+_VIR_ERR_NO_SUPPORT = 3
+_VIR_ERR_NO_SECRET = 66
+_VIR_ERR_NO_DOMAIN_METADATA = 80
 # virDomainState -> (power state, Nova-like status, task state) for libvirt-only snapshots.
 DOMAIN_STATES = {
     0: ('nostate', 'UNKNOWN', None),
@@ -103,6 +119,49 @@ def domain_memory(stats):
     return None
 
 
+def maintenance_mark(conn):
+    """The reason of the host's maintenance mark, or None (also on drivers without secrets)."""
+    import xml.etree.ElementTree as ET
+    try:
+        secret = conn.secretLookupByUsage(_VIR_SECRET_USAGE_TYPE_TLS, MAINTENANCE_USAGE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (_VIR_ERR_NO_SECRET, _VIR_ERR_NO_SUPPORT):
+            return None
+        raise
+    try:
+        text = ET.fromstring(secret.XMLDesc(0)).findtext('description') or ''
+    except ET.ParseError:
+        text = ''
+    reason = text[len(MAINTENANCE_PREFIX):] if text.startswith(MAINTENANCE_PREFIX) else text
+    return reason.strip() or 'maintenance'
+
+
+def move_xml(at, source, destination):
+    """The metadata element recording a completed migration (without its namespace prefix)."""
+    from xml.sax.saxutils import quoteattr
+    return '<move at=%s from=%s to=%s/>' % (quoteattr(at), quoteattr(source or ''), quoteattr(destination or ''))
+
+
+def last_moved_at(dom):
+    """``at`` of the domain's move record (an ISO 8601 UTC time), or None."""
+    import xml.etree.ElementTree as ET
+    try:
+        text = dom.metadata(_VIR_DOMAIN_METADATA_ELEMENT, MOVE_NS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (_VIR_ERR_NO_DOMAIN_METADATA, _VIR_ERR_NO_SUPPORT):
+            return None
+        raise
+    try:
+        at = ET.fromstring(text).get('at')
+    except ET.ParseError:
+        return None
+    try:
+        time.strptime(at or '', '%Y-%m-%dT%H:%M:%SZ')
+    except ValueError:
+        return None  # not ours, or damaged: no cooldown rather than a wrong one
+    return at
+
+
 def _disk_devices(dom):
     import xml.etree.ElementTree as ET
     try:
@@ -122,7 +181,8 @@ def _sample_host(conn):
     for dom in conn.listAllDomains(0):
         state, max_kib, mem_kib, vcpus, cpu_time = dom.info()
         sample['inventory'].append({'uuid': dom.UUIDString(), 'name': dom.name(), 'state': state,
-                                    'vcpus': vcpus, 'max_memory_kib': max_kib})
+                                    'vcpus': vcpus, 'max_memory_kib': max_kib,
+                                    'last_moved_at': last_moved_at(dom)})
         if state != VIR_DOMAIN_RUNNING:
             continue
         rd = wr = 0
@@ -239,7 +299,7 @@ def read_host(name, uri, interval):
             free = None
         host, domains = measure(first, second, info[2], info[1] * 1024, mem_stats, free)
         node = {'cpus': info[2], 'memory_mb': info[1], 'hostname': conn.getHostname(),
-                'domains': second['inventory']}
+                'domains': second['inventory'], 'maintenance': maintenance_mark(conn)}
         return host, domains, node
     except libvirt.libvirtError as exc:
         raise LevellerError('libvirt of host %s at %s failed: %s'
@@ -294,7 +354,7 @@ def _instance(host, dom, host_up=True):
         'tags': [],
         'migratable': reason is None,
         'not_migratable_reason': reason,
-        'last_moved_at': None,
+        'last_moved_at': dom.get('last_moved_at'),
     }
 
 
@@ -326,10 +386,11 @@ def inventory(measured, availability_zone=None, allocation_ratio=None):
             'hypervisor_hostname': node.get('hostname') or name,
             'az': availability_zone,
             'aggregates': [],
-            'enabled': True,
+            # A drained host (evacuate_host state=drained) carries a maintenance mark.
+            'enabled': not node.get('maintenance'),
             'up': True,
             'forced_down': False,
-            'disabled_reason': None,
+            'disabled_reason': node.get('maintenance') or None,
             'capacity': {'vcpus': int(node['cpus']), 'memory_mb': int(node['memory_mb']), 'disk_gb': 0},
             'capacity_unknown': ['disk_gb'],
             'allocation_ratio': ratio,
