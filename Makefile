@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help deps link demo test sanity units lint docs-lint integration bench \
-        cloud-install cloud-up cloud-down cloud-reset cloud-status clean
+        cloud-install cloud-up cloud-down cloud-reset cloud-status libvirt-install clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -47,8 +47,14 @@ cloud-status:
 demo: cloud-up
 	@bash scripts/demo.sh
 
-test: deps cloud-install
+# The two QEMU hosts of the plain-libvirt tests (started by the libvirt_execution target).
+libvirt-install: deps
+	@bash tests/integration/libvirt/libvirt.sh install
+
+test: deps cloud-install libvirt-install
 	@bash scripts/test-all.sh all
+
+integration: libvirt-install
 
 sanity units lint docs-lint integration: deps
 	@INTEGRATION_TARGETS="$(TARGET)" bash scripts/test-all.sh $@

@@ -113,6 +113,7 @@ prometheus_url: ${LEVELLER_PROMETHEUS_URL}
 pushgateway_url: ${LEVELLER_PUSHGATEWAY_URL}
 cloud_ctl: $TOP/tests/integration/cloud/cloud.sh
 bmc_file: ${LEVELLER_BMC_FILE:-}
+libvirt_ctl: $TOP/tests/integration/libvirt/libvirt.sh
 EOC
     read -ra targets <<< "${INTEGRATION_TARGETS:-}"
     cd "$TREE" && ansible-test integration --python 3.11 --color no --allow-destructive --continue-on-error "${targets[@]}"

@@ -555,13 +555,16 @@ cmd_reset() {  # every change it makes is one "reset:" line (up would make them 
 
 # ---------------------------------------------------------------- env, rss
 cmd_env() {
-  local g homes="" sep=""
-  for g in "${GUESTS[@]}"; do homes+="$sep\"$g\": \"${HOME_OF[$g]}\""; sep=", "; done
+  local g homes="" uuids="" sep=""
+  for g in "${GUESTS[@]}"; do
+    homes+="$sep\"$g\": \"${HOME_OF[$g]}\""; uuids+="$sep\"$g\": \"${GUUID[$g]}\""; sep=", "
+  done
   cat <<EOE
 export LEVELLER_LIBVIRT_URIS='{"lvhost1": "$(uri lvhost1)", "lvhost2": "$(uri lvhost2)"}'
 export LEVELLER_LIBVIRT_URI_LVHOST1=$(uri lvhost1)
 export LEVELLER_LIBVIRT_URI_LVHOST2=$(uri lvhost2)
 export LEVELLER_LIBVIRT_HOMES='{$homes}'
+export LEVELLER_LIBVIRT_UUIDS='{$uuids}'
 export LEVELLER_LIBVIRT_RUN=$BASE
 EOE
 }
