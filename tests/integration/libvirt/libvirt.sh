@@ -516,7 +516,7 @@ cmd_reset() {  # every change it makes is one "reset:" line (up would make them 
   done
   # maintenance marks (libvirt secrets written by evacuate_host state=drained): the test hosts hold no other
   for h in "${HOSTS[@]}"; do
-    for o in $(vsh "$h" secret-list 2>/dev/null | awk 'NR > 2 && NF {print $1}'); do
+    for o in $(vsh "$h" secret-list 2>/dev/null | awk 'NF {print $1}'); do
       vsh "$h" secret-undefine "$o" >/dev/null && say "reset: removed the secret $o (a maintenance mark) from $h"
       changes=$((changes + 1))
     done

@@ -58,6 +58,7 @@ python verify_lv.py moved "$OUT/before.json" "$OUT/after-balance.json" "$OUT/bal
 python - "$OUT/balance-result.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+assert r.get('moves'), 'balance.yml planned no move on an unbalanced start (see its report above)'
 moved = [m for m in r['moves'] if m['result'] == 'moved']
 assert moved and r['totals']['failed'] == 0, r['msg']
 assert all(m['source'] == 'lvhost1' and m['destination'] == 'lvhost2' for m in moved), r['moves']
