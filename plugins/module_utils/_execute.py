@@ -54,6 +54,8 @@ RECONCILE_SECONDS = 20
 # unstarted. Reads while moves are in flight are not retried in place: the poll loop reads
 # again on its next round, so no single call holds up the deadlines of the others.
 READ_TRIES = 4
+# Seconds between two progress-log lines of a migration that reports how much it has copied.
+PROGRESS_EVERY = 10
 KINDS = ('live', 'cold', 'evacuate')
 _RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
 
@@ -86,6 +88,7 @@ class Move(object):
         self._abort_deadline = None
         self._known_migrations = ()
         self._migration = None
+        self._progress_at = None  # when the last in-flight progress line was written
         self._reserved = None
         self._confirmed = False
         self._start_sent = False
@@ -294,6 +297,29 @@ class Executor(object):
             self.journal_error = 'the run journal could not be written (%s); no new move was started' % exc
             if self.stopped_by is None:
                 self.stopped_by = 'the run journal'
+
+    def _in_flight(self, move, now):
+        """A progress-log line every PROGRESS_EVERY seconds for a migration that reports how much it
+        has copied (the libvirt backend's job statistics); not a line of RV(progress)."""
+        done = _copied(move._migration)
+        if done is None or self._progress_cb is None:
+            return
+        last = move._progress_at
+        if last is None:
+            move._progress_at = now
+            return
+        if now - last < PROGRESS_EVERY:
+            return
+        move._progress_at = now
+        processed, total, remaining = done
+        line = '  ... %s (%s) %s -> %s: copying, %d%% of %.0f MiB in %.0f s%s' % (
+            move.name or '?', move.instance, move.source, move.destination or '(scheduler)',
+            min(100, int(100.0 * processed / total)), total / 1048576.0, now - move._started,
+            '' if remaining is None else ', %.0f MiB left' % (remaining / 1048576.0))
+        try:
+            self._progress_cb(line)
+        except Exception:  # progress output must never break a run
+            pass
 
     def _emit(self, move):
         dest = move.destination or move.host_after or '(scheduler)'
@@ -624,6 +650,8 @@ class Executor(object):
     def _poll_live(self, move, server):
         status = self._mig_status(move)
         now = self.clock()
+        if move._state == 'running' and status not in TERMINAL_MIGRATION:
+            self._in_flight(move, now)
         if server.get('status') == 'ERROR' and move._state in ('running', 'aborting'):
             # Caught at the first poll that sees it, not at the deadline.
             if status in TERMINAL_MIGRATION or (move._migration is None and not server.get('task_state')):
@@ -632,8 +660,8 @@ class Executor(object):
             else:
                 self._finish(move, 'unresolved', 'the instance went to ERROR while live migration %s is '
                              'still %s: %s may still be copying it; check the instance and the migration '
-                             'before any retry; instance %s' % (move.migration_id, status, self.backend.label,
-                                                               describe(server)),
+                             'before any retry; instance %s'
+                             % (move.migration_id, status, self.backend.label, describe(server)),
                              server=server)
             return
         if move._state == 'running':
@@ -882,6 +910,14 @@ def live_digest(conn):
                                         'hosts': found, 'instances': instances})
         return _snapshot.digest(snapshot)
     return compute
+
+
+def _copied(migration):
+    """(bytes processed, total, remaining or None) of a migration record that says, else None."""
+    progress = (migration or {}).get('progress')
+    if not isinstance(progress, dict) or not progress.get('data_total'):
+        return None
+    return (progress.get('data_processed') or 0, progress['data_total'], progress.get('data_remaining'))
 
 
 def check_hosts_known(moves, services, word='nova-compute service host'):

@@ -532,9 +532,9 @@ def main():
         getattr(run, module.params['state'])()
     except (NovaError, LibvirtBackendError) as exc:
         # A late error (the final count, the wait) still returns what was done: moves, totals.
-        module.fail_json(msg='evacuate_host stopped on a %s error: %s' % (
-            'libvirt' if module.params['libvirt_uris'] else 'Nova', exc), failure=FailureClass.UNREACHABLE,
-                         **record(run))
+        platform = 'libvirt' if module.params['libvirt_uris'] else 'Nova'
+        module.fail_json(msg='evacuate_host stopped on a %s error: %s' % (platform, exc),
+                         failure=FailureClass.UNREACHABLE, **record(run))
     except Exception as exc:  # report, never leave a traceback without context
         module.fail_json(msg='evacuate_host stopped unexpectedly: %s' % exc, exception=traceback.format_exc(),
                          failure=FailureClass.INCONSISTENT, **record(run))

@@ -407,3 +407,37 @@ def test_a_hanging_host_costs_a_read_call_timeout_at_most(uris, tmp_path, monkey
     release.set()
     assert wait_for(lambda: be.hosts()['h3']['state'] == 'up')
     be.close()
+
+
+def test_a_migration_that_reports_its_copy_gets_in_flight_lines_in_the_progress_log(backend, monkeypatch):
+    """The executor writes a progress-log line every PROGRESS_EVERY seconds while a migration
+    reports how much it has copied; RV(progress) keeps one line per finished move."""
+    from ansible_collections.cloudops.leveller.plugins.module_utils import _execute
+    release = hold_migrations(backend, monkeypatch)
+    clock = {'now': 0.0}
+    lines = []
+    real_migrations = backend.migrations
+
+    def with_progress(instance, kind):
+        out = real_migrations(instance, kind)
+        for mig in out:
+            if mig['status'] == 'running':
+                mig['progress'] = {'data_processed': 512 * 1048576, 'data_total': 1024 * 1048576,
+                                   'data_remaining': 512 * 1048576}
+        return out
+    monkeypatch.setattr(backend, 'migrations', with_progress)
+
+    def sleep(seconds):
+        clock['now'] += 4.0
+        if clock['now'] > 30:
+            release.set()
+        time.sleep(0.01)
+    ex = Executor(backend, timeout=600, poll_interval=0.01, progress=lines.append,
+                  clock=lambda: clock['now'], sleep=sleep)
+    move = Move(A, 'h1', 'h2', name='a')
+    ex.run([move])
+    flight = [x for x in lines if 'copying' in x]
+    assert flight and all('a (%s) h1 -> h2: copying, 50%% of 1024 MiB' % A in x and '512 MiB left' in x
+                          for x in flight)
+    assert len(flight) <= 30 // _execute.PROGRESS_EVERY + 1
+    assert [x for x in ex.progress if 'copying' in x] == []
