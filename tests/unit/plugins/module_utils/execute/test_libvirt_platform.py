@@ -23,7 +23,17 @@ from ansible_collections.cloudops.leveller.plugins.module_utils import _platform
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import gather  # noqa: E402
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as source  # noqa: E402
 
-from .test_libvirt_backend import A, B, domain_xml, node_file, uris  # noqa: E402,F401  (the two-host fixture)
+from .test_libvirt_backend import A, B, domain_xml, node_file  # noqa: E402
+
+DUP = '11111111-2222-4333-8444-0000000000c0'
+
+
+@pytest.fixture
+def uris(tmp_path):
+    """h1: a (running), dup (running); h2: b (running), dup (defined, shut off)."""
+    return {'h1': node_file(tmp_path / 'h1.xml', [domain_xml('a', A, vcpus=2, memory_mib=1024), domain_xml('dup', DUP)]),
+            'h2': node_file(tmp_path / 'h2.xml', [domain_xml('b', B, vcpus=4, memory_mib=2048),
+                                                  domain_xml('dup', DUP, runstate=5)])}
 
 
 def params(**given):
@@ -104,7 +114,7 @@ def test_another_error_reading_the_mark_is_raised():
         source.maintenance_mark(_Conn(error=_error(libvirt.VIR_ERR_INTERNAL_ERROR)))
 
 
-def test_a_host_without_secrets_cannot_be_marked_and_says_so(uris):  # noqa: F811
+def test_a_host_without_secrets_cannot_be_marked_and_says_so(uris):
     be = lvb.LibvirtBackend(uris, call_timeout=5.0)
     try:
         with pytest.raises(lvb.LibvirtBackendError) as exc:
@@ -116,7 +126,7 @@ def test_a_host_without_secrets_cannot_be_marked_and_says_so(uris):  # noqa: F81
         be.close()
 
 
-def test_the_move_record_round_trips_through_the_domains_metadata(uris):  # noqa: F811
+def test_the_move_record_round_trips_through_the_domains_metadata(uris):
     conn = libvirt.open(uris['h1'])
     try:
         dom = conn.lookupByUUIDString(A)
@@ -146,7 +156,7 @@ def test_a_marked_host_is_disabled_in_the_snapshot():
         [('kvm1', False, 'kernel update'), ('kvm2', True, None)]
 
 
-def test_hostrun_reads_services_and_instances_from_libvirt(uris):  # noqa: F811
+def test_hostrun_reads_services_and_instances_from_libvirt(uris):
     be = lvb.LibvirtBackend(uris, call_timeout=5.0)
     try:
         services = be.compute_services()
@@ -161,7 +171,7 @@ def test_hostrun_reads_services_and_instances_from_libvirt(uris):  # noqa: F811
         be.close()
 
 
-def test_the_lock_key_is_the_set_of_uris(uris):  # noqa: F811
+def test_the_lock_key_is_the_set_of_uris(uris):
     one = lvb.LibvirtBackend(uris, call_timeout=5.0)
     same = lvb.LibvirtBackend(dict(reversed(list(uris.items()))), call_timeout=5.0)
     other = lvb.LibvirtBackend({'h1': uris['h1']}, call_timeout=5.0)
