@@ -25,9 +25,16 @@ class Backend(object):
     name = 'abstract'
     label = 'the platform'  # how messages name who migrates (Nova, libvirt)
 
+    host_word = 'host'          # what a host is to the operator
+    disabled_word = 'disabled'  # what a host that takes no instances is
+
     def how_to_check(self, instance):
         """The commands an operator runs to see where ``instance`` is and whether it still migrates."""
         return 'the instance %s and its migrations' % instance
+
+    def host_down(self, role, host, service):
+        """Why ``host`` (the move's ``role``: source or destination) cannot take part, as drift text."""
+        return '%s %s is down' % (role, host)
 
     # -- read / verify ----------------------------------------------------------
     def read(self, instance):
@@ -80,6 +87,13 @@ class NovaBackend(Backend):
 
     name = 'nova'
     label = 'Nova'
+    host_word = 'nova-compute host'
+
+    def host_down(self, role, host, service):
+        text = 'compute service of %s %s is down' % (role, host)
+        if role == 'source':
+            text += ': a failed host is recovered with evacuate_host state=evacuated'
+        return text
 
     def how_to_check(self, instance):
         return '`openstack server show %s` and `openstack server migration list --server %s`' % (instance, instance)

@@ -412,20 +412,18 @@ class Executor(object):
         source_svc = services.get(move.source)
         if move.kind in ('live', 'cold'):
             if source_svc is None or source_svc['state'] != 'up' or source_svc['forced_down']:
-                return self._drift(move, 'compute service of source %s is down: a failed host is '
-                                   'recovered with evacuate_host state=evacuated' % move.source,
-                                   server=server)
+                return self._drift(move, self.backend.host_down('source', move.source, source_svc), server=server)
         if move.destination:
             if move.destination == move.source:
                 return self._drift(move, 'destination is the source host %s' % move.source)
             svc = services.get(move.destination)
             if svc is None:
-                return self._drift(move, 'destination %s is not a nova-compute host' % move.destination)
+                return self._drift(move, 'destination %s is not a %s' % (move.destination, self.backend.host_word))
             if svc['status'] != 'enabled':
-                return self._drift(move, 'destination %s is disabled (%s)' % (
-                    move.destination, svc.get('disabled_reason') or 'no reason given'))
+                return self._drift(move, 'destination %s is %s (%s)' % (
+                    move.destination, self.backend.disabled_word, svc.get('disabled_reason') or 'no reason given'))
             if svc['state'] != 'up' or svc['forced_down']:
-                return self._drift(move, 'compute service of destination %s is down' % move.destination)
+                return self._drift(move, self.backend.host_down('destination', move.destination, svc))
             if self.check_room:
                 verdict = self._room(move, server, inflight)
                 if verdict == 'defer':

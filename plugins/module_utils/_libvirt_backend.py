@@ -251,6 +251,8 @@ class LibvirtBackend(Backend):
 
     name = 'libvirt'
     label = 'libvirt'
+    host_word = 'libvirt host (libvirt_uris)'
+    disabled_word = 'in maintenance'
 
     def __init__(self, uris, allocation_ratio=None, bandwidth=None, call_timeout=DEFAULT_CALL_TIMEOUT,
                  keepalive=DEFAULT_KEEPALIVE, peer_uris=None, storage='shared'):
@@ -585,6 +587,10 @@ class LibvirtBackend(Backend):
                 if server['name'] == name:
                     found.append(server)
         return found
+
+    def host_down(self, role, host, service):
+        error = (service or {}).get('error')
+        return 'libvirt of %s %s does not answer%s' % (role, host, ' (%s)' % error if error else '')
 
     def how_to_check(self, instance):
         return '`virsh -c URI list --all --uuid` and `virsh -c URI domjobinfo %s` on each host (%s)' % (
