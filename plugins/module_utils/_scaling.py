@@ -462,8 +462,11 @@ def _epoch(text):
     return calendar.timegm(time.strptime(text, ISO_FORMAT))
 
 
-def member_xml(group, member):
-    """The metadata element recording one member, without its namespace prefix (times in whole seconds)."""
+def member_xml(group, member, volumes=()):
+    """The metadata element recording one member, without its namespace prefix (times in whole seconds).
+
+    ``volumes`` are (pool, volume name) pairs: what removing the member deletes, and nothing else.
+    """
     from xml.sax.saxutils import quoteattr
     attributes = [('group', group), ('index', str(member.index)), ('created_at', _iso(member.created_at)),
                   ('template', member.template_version)]
@@ -471,7 +474,25 @@ def member_xml(group, member):
         attributes.append(('address', member.address))
     if member.last_action_at is not None:
         attributes.append(('last_action_at', _iso(member.last_action_at)))
-    return '<member %s/>' % ' '.join('%s=%s' % (key, quoteattr(value)) for key, value in attributes)
+    opening = '<member %s' % ' '.join('%s=%s' % (key, quoteattr(value)) for key, value in attributes)
+    if not volumes:
+        return opening + '/>'
+    return '%s>%s</member>' % (opening, ''.join('<volume pool=%s name=%s/>' % (quoteattr(pool), quoteattr(name))
+                                                for pool, name in volumes))
+
+
+def member_volumes(text):
+    """The (pool, volume name) pairs a member record lists, in its order; () when none or unreadable."""
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.fromstring(text or '')
+    except ET.ParseError:
+        return ()
+    found = []
+    for node in list(root):
+        if node.tag in ('volume', '{%s}volume' % SCALING_NS) and node.get('pool') and node.get('name'):
+            found.append((node.get('pool'), node.get('name')))
+    return tuple(found)
 
 
 def parse_member_xml(text, domain_name, host, running, group):

@@ -257,8 +257,12 @@ def _metadata_element(metadata_xml, metadata_ns):
 
 
 def domain_xml(name, uuid, vcpus, memory_mb, disk_path, seed_path, network, metadata_xml, metadata_ns,
-               machine_type=None, emulator_type='kvm', mac=None, cdrom_bus='sata'):
-    """A minimal domain: virtio disk on the overlay, the seed as CD-ROM, one virtio NIC, serial console."""
+               machine_type=None, emulator_type='kvm', mac=None, cdrom_bus='sata', kernel=None):
+    """A minimal domain: virtio disk on the overlay, the seed as CD-ROM, one virtio NIC, serial console.
+
+    ``network`` None leaves the NIC out (a group without networking); ``kernel`` (a path on the
+    host) boots that kernel directly instead of the disk, for diskless images.
+    """
     if emulator_type not in EMULATOR_TYPES:
         raise ScalingActuatorError('emulator_type must be one of %s (qemu for TCG, without KVM), got %r'
                                    % (', '.join(EMULATOR_TYPES), emulator_type))
@@ -279,12 +283,18 @@ def domain_xml(name, uuid, vcpus, memory_mb, disk_path, seed_path, network, meta
     scsi = "<controller type='scsi' model='virtio-scsi'/>" if cdrom_bus == 'scsi' else ''
     cdrom_dev = 'sda'
     mac_xml = '<mac address=%s/>' % quoteattr(mac) if mac else ''
+    nic = ''
+    if network is not None:
+        nic = ("<interface type='network'>%s<source network=%s/><model type='virtio'/></interface>"
+               % (mac_xml, quoteattr(network)))
+    # QEMU ignores the boot order when it loads a kernel itself.
+    boot = '<kernel>%s</kernel>' % escape(kernel) if kernel else "<boot dev='hd'/>"
     return (
         "<domain type=%(type)s>"
         "<name>%(name)s</name><uuid>%(uuid)s</uuid>"
         "<metadata>%(metadata)s</metadata>"
         "<memory unit='MiB'>%(memory)d</memory><vcpu>%(vcpus)d</vcpu>"
-        "<os><type%(machine)s>hvm</type><boot dev='hd'/></os>"
+        "<os><type%(machine)s>hvm</type>%(boot)s</os>"
         "<features><acpi/><apic/></features>%(cpu)s"
         "<clock offset='utc'/>"
         "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>"
@@ -293,7 +303,7 @@ def domain_xml(name, uuid, vcpus, memory_mb, disk_path, seed_path, network, meta
         "<target dev='vda' bus='virtio'/></disk>"
         "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file=%(seed)s/>"
         "<target dev=%(cdrom_dev)s bus=%(cdrom_bus)s/><readonly/></disk>%(scsi)s"
-        "<interface type='network'>%(mac)s<source network=%(network)s/><model type='virtio'/></interface>"
+        "%(nic)s"
         "<serial type='pty'><target port='0'/></serial>"
         "<console type='pty'><target type='serial' port='0'/></console>"
         # The stats period makes the guest report its memory use, which the group's metrics read.
@@ -304,8 +314,8 @@ def domain_xml(name, uuid, vcpus, memory_mb, disk_path, seed_path, network, meta
         'type': quoteattr(emulator_type), 'name': escape(name), 'uuid': domain_uuid,
         'metadata': _metadata_element(metadata_xml, metadata_ns), 'memory': memory_mb, 'vcpus': vcpus,
         'machine': machine, 'cpu': cpu, 'disk': quoteattr(disk_path), 'seed': quoteattr(seed_path),
-        'cdrom_dev': quoteattr(cdrom_dev), 'cdrom_bus': quoteattr(cdrom_bus), 'scsi': scsi, 'mac': mac_xml,
-        'network': quoteattr(network),
+        'cdrom_dev': quoteattr(cdrom_dev), 'cdrom_bus': quoteattr(cdrom_bus), 'scsi': scsi, 'nic': nic,
+        'boot': boot,
     }
 
 
@@ -315,14 +325,14 @@ def member_volume_names(name):
 
 
 def create_member(conn, pool, base_vol, name, seed, vcpus, memory_mb, network, metadata_xml, metadata_ns,
-                  uuid=None, machine_type=None, emulator_type='kvm', mac=None, cdrom_bus='sata'):
+                  uuid=None, machine_type=None, emulator_type='kvm', mac=None, cdrom_bus='sata', kernel=None):
     """Overlay, seed volume, persistent domain, started; on failure nothing is left. Returns the volume names."""
     _require_libvirt()
     overlay_name, seed_name = member_volume_names(name)
     domain_uuid = str(uuid or uuid_mod.uuid4())
     # The domain's own input is checked before any volume exists (paths are filled in later).
     domain_xml(name, domain_uuid, vcpus, memory_mb, '', '', network, metadata_xml, metadata_ns,
-               machine_type=machine_type, emulator_type=emulator_type, mac=mac, cdrom_bus=cdrom_bus)
+               machine_type=machine_type, emulator_type=emulator_type, mac=mac, cdrom_bus=cdrom_bus, kernel=kernel)
     created = []
     dom = None
     try:
@@ -332,7 +342,7 @@ def create_member(conn, pool, base_vol, name, seed, vcpus, memory_mb, network, m
         created.append(seed_vol)
         xml = domain_xml(name, domain_uuid, vcpus, memory_mb, overlay.path(), seed_vol.path(), network,
                          metadata_xml, metadata_ns, machine_type=machine_type, emulator_type=emulator_type,
-                         mac=mac, cdrom_bus=cdrom_bus)
+                         mac=mac, cdrom_bus=cdrom_bus, kernel=kernel)
         # defineXML would silently replace a domain of the same name and UUID; a clash must fail
         # instead, and the cleanup below must never undefine a domain this call did not define.
         if _lookup_domain(conn, name) is not None:
