@@ -499,3 +499,18 @@ def test_helpers_are_pure():
     before = (list(members), repr(samples), repr(hosts))
     _scaling.decide(spec(), members, samples, hosts, NOW)
     assert (list(members), repr(samples), repr(hosts)) == before
+
+
+def test_member_record_lists_its_volumes_and_still_parses():
+    original = member(4)
+    volumes = (('images', 'web-4.qcow2'), ('images', "web-4-seed<&>.iso"))
+    text = _scaling.member_xml('web', original, volumes)
+    assert text.endswith('<volume pool="images" name="web-4.qcow2"/><volume pool="images" '
+                         'name="web-4-seed&lt;&amp;&gt;.iso"/></member>')
+    assert _scaling.parse_member_xml(text, 'web-4', 'h1', True, 'web') == original
+    assert _scaling.member_volumes(text) == volumes
+    namespaced = text.replace('<member ', '<leveller:member xmlns:leveller="%s" ' % _scaling.SCALING_NS).replace(
+        '</member>', '</leveller:member>').replace('<volume ', '<leveller:volume ')
+    assert _scaling.member_volumes(namespaced) == volumes
+    assert _scaling.member_volumes(_scaling.member_xml('web', original)) == ()
+    assert _scaling.member_volumes('<member') == () and _scaling.member_volumes(None) == ()

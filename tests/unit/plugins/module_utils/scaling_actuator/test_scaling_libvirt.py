@@ -370,3 +370,11 @@ def test_a_failed_start_undefines_the_domain_and_removes_the_volumes(conn, pool,
     assert failing.defined == [name]
     assert name not in [d.name() for d in conn.listAllDomains(0)]
     assert volume_names(pool) == before
+
+
+def test_domain_xml_without_network_has_no_nic_and_a_kernel_boots_directly():
+    root = ET.fromstring(member_xml(network=None, kernel='/var/lib/guest/leveller-guest.bin'))
+    assert root.find('devices/interface') is None
+    assert root.find('os/kernel').text == '/var/lib/guest/leveller-guest.bin' and root.find('os/boot') is None
+    assert ET.fromstring(member_xml()).find('os/boot').get('dev') == 'hd'
+    assert ET.fromstring(member_xml()).find('os/kernel') is None
