@@ -882,8 +882,8 @@ def _converge(config, conns, check_mode, diff, now, metrics, sleep, clock, prome
     if notes:
         result['warnings'] = notes
     if diff:
-        result['diff'] = {'before': {'members': before}, 'after': {'members': [_diff_line(actuator.found[n])
-                                                                             for n in order]}}
+        after = [_diff_line(actuator.found[n]) for n in order]
+        result['diff'] = {'before': {'members': before}, 'after': {'members': after}}
     return result
 
 
