@@ -10,13 +10,15 @@
 # See docs/docsite/rst/local_cloud.rst, "Plain libvirt hosts".
 #
 #   libvirt.sh install   Debian packages (QEMU, libvirt daemon and clients), only those missing
-#   libvirt.sh up        namespaces, bridge, both daemons, the guests (idempotent)
+#   libvirt.sh up        namespaces, bridge, both daemons, the guests, the storage pool
+#                        (idempotent)
 #   libvirt.sh down      stop the guests and daemons, delete namespaces and links (idempotent)
 #   libvirt.sh status [--anywhere]   one line per daemon and per guest; exit 0 only if both
 #                        daemons answer and each guest runs exactly once, on its home host
 #                        (with --anywhere: on either host), and there is no other domain
 #   libvirt.sh reset     the daemons up if needed, then exactly the known guests, each
-#                        running on its home host; prints one "reset:" line per change
+#                        running on its home host, and no volume in the pool but the base;
+#                        prints one "reset:" line per change
 #   libvirt.sh env       export lines: LEVELLER_LIBVIRT_URIS (JSON host -> URI) & co.
 #   libvirt.sh rss       resident memory of the daemons and guests
 #   libvirt.sh check     check.py: migrations both ways and an aborted one, timed
@@ -28,6 +30,9 @@
 # program). Needs root (namespaces, bind mounts); no systemd and no system-wide libvirtd are
 # used. LEVELLER_LIBVIRT_ACCEL=kvm|tcg overrides the accelerator probe (KVM if a guest boots
 # under it in time, TCG otherwise).
+# Each host also has a dir storage pool leveller-pool (<host>/pool) holding a 16 MiB qcow2
+# base volume leveller-base.qcow2, for the scaling group tests (their members are overlays of
+# it; libvirt makes qcow2 volumes with qemu-img, hence qemu-utils).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,6 +58,9 @@ declare -A GUUID=([lv-a]=10213770-0000-4000-8000-00000000000a
                   [lv-d]=10213770-0000-4000-8000-00000000000d)
 QEMU=/usr/bin/qemu-system-x86_64
 GUEST_BIN=$BASE/guest/leveller-guest.bin
+POOL=leveller-pool
+POOL_BASE=leveller-base.qcow2
+POOL_BASE_SIZE=16M
 MIGRATE_FLAGS=(--live --p2p --persistent --undefinesource)
 TOOLS_PY=${LEVELLER_VENV:-$LEVELLER_HOME/venv}/bin/python   # has libvirt-python (make deps)
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -107,7 +115,7 @@ is_qemu() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$QEMU" ]; }
 # ---------------------------------------------------------------- install
 cmd_install() {
   local pkgs=() p
-  for p in qemu-system-x86 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 \
+  for p in qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 \
            util-linux; do
     [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || pkgs+=("$p")
   done
@@ -382,6 +390,41 @@ wait_filled() {  # the guests have filled their RAM (their console says so), up 
   done
 }
 
+# ---------------------------------------------------------------- storage pool
+POOL_CHANGES=0
+pool_say() {  # mode message: "reset" says every change (and counts it), "up" stays quiet
+  [ "$1" = reset ] || return 0
+  say "reset: $2"; POOL_CHANGES=$((POOL_CHANGES + 1))
+}
+ensure_pool() {  # host mode: the dir pool $POOL under <host>/pool, active, with its base volume
+  local h=$1 mode=$2 dir=$BASE/$1/pool
+  mkdir -p "$dir"
+  if ! vsh "$h" pool-info "$POOL" >/dev/null 2>&1; then
+    vsh "$h" pool-define-as "$POOL" dir --target "$dir" >/dev/null || die "defining the pool $POOL on $h failed"
+    pool_say "$mode" "defined the storage pool $POOL on $h ($dir)"
+  fi
+  if ! grep -Eq '^State: +running' <<< "$(vsh "$h" pool-info "$POOL" 2>/dev/null)"; then
+    vsh "$h" pool-start "$POOL" >/dev/null || die "starting the pool $POOL on $h failed (is $dir there?)"
+    pool_say "$mode" "started the storage pool $POOL on $h"
+  fi
+  grep -Eq '^Autostart: +yes' <<< "$(vsh "$h" pool-info "$POOL" 2>/dev/null)" \
+    || vsh "$h" pool-autostart "$POOL" >/dev/null
+  vsh "$h" pool-refresh "$POOL" >/dev/null
+  if ! vsh "$h" vol-info --pool "$POOL" "$POOL_BASE" >/dev/null 2>&1; then
+    vsh "$h" vol-create-as "$POOL" "$POOL_BASE" "$POOL_BASE_SIZE" --format qcow2 >/dev/null \
+      || die "creating $POOL_BASE in $POOL on $h failed (qcow2 needs qemu-img: run '$0 install')"
+    pool_say "$mode" "created the base volume $POOL_BASE ($POOL_BASE_SIZE qcow2) in $POOL on $h"
+  fi
+}
+clear_pool() {  # host: every volume of $POOL but the base (what scaling group members left)
+  local h=$1 v
+  for v in $(vsh "$h" vol-list "$POOL" 2>/dev/null | awk 'NF {print $1}'); do
+    [ "$v" = "$POOL_BASE" ] && continue
+    vsh "$h" vol-delete --pool "$POOL" "$v" >/dev/null || die "deleting the volume $v of $POOL on $h failed"
+    pool_say reset "deleted the volume $v from $POOL on $h"
+  done
+}
+
 # ---------------------------------------------------------------- up
 preflight() {
   if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null || [ ! -x "$QEMU" ]; then
@@ -426,11 +469,14 @@ daemons_up() {  # the network, then each daemon not running; sets ACCEL
 
 cmd_up() {
   preflight
+  local h
   if daemons_answer && cmd_status --anywhere >/dev/null 2>&1; then
+    for h in "${HOSTS[@]}"; do ensure_pool "$h" up; done
     say "already up ($(uri lvhost1), $(uri lvhost2); 'libvirt.sh status' for details)"
     return 0
   fi
   daemons_up
+  for h in "${HOSTS[@]}"; do ensure_pool "$h" up; done
   ensure_guests "$ACCEL"
   wait_filled
   say "up in $(el) s: ${GUESTS[*]} running ('eval \"\$($0 env)\"' to use them)"
@@ -454,7 +500,7 @@ cmd_down() {
   # the state is dropped below: no graceful shutdown of the guests is needed
   [ ${#pids[@]} -gt 0 ] && GRACE=5 stop_pids "${pids[@]}"
   net_down
-  for h in "${HOSTS[@]}"; do rm -rf "${BASE:?}/$h/run" "${BASE:?}/$h/lib" "${BASE:?}/$h/etc"; done
+  for h in "${HOSTS[@]}"; do rm -rf "${BASE:?}/$h/run" "${BASE:?}/$h/lib" "${BASE:?}/$h/etc" "${BASE:?}/$h/pool"; done
   if [ ${#stopped[@]} -gt 0 ]; then say "stopped: ${stopped[*]}; namespaces and $BRIDGE deleted (logs kept in $LOGD)"
   else say "nothing was running; namespaces and $BRIDGE deleted"; fi
 }
@@ -514,6 +560,12 @@ cmd_reset() {  # every change it makes is one "reset:" line (up would make them 
       fi
     done
   done
+  # the storage pool: scaling group members are gone with the unknown domains above; their
+  # volumes go now, the base stays (and is made again if it went)
+  for h in "${HOSTS[@]}"; do
+    ensure_pool "$h" reset
+    clear_pool "$h"
+  done
   # maintenance marks (libvirt secrets written by evacuate_host state=drained): the test hosts hold no other
   for h in "${HOSTS[@]}"; do
     for o in $(vsh "$h" secret-list 2>/dev/null | awk 'NF {print $1}'); do
@@ -550,6 +602,7 @@ cmd_reset() {  # every change it makes is one "reset:" line (up would make them 
   done
   wait_filled
   cmd_status >/dev/null || { cmd_status >&2 || true; die "reset did not reach the known state"; }
+  changes=$((changes + POOL_CHANGES))
   say "reset: done, $changes change(s); ${GUESTS[*]} running on their home hosts"
 }
 
