@@ -55,7 +55,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
     FailureClass, LevellerError, redact_url)
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.libvirt import (
     DOMAIN_STATES, HAS_LIBVIRT, MAINTENANCE_PREFIX, MAINTENANCE_USAGE, MOVE_NS, MOVE_PREFIX, check_uri, libvirt,
-    maintenance_mark, move_xml)
+    maintenance_mark, move_xml, node_held)
 
 # virDomainState -> Nova's power state numbers, as Nova's own libvirt driver maps them.
 POWER_STATE = {0: 0, 1: 1, 2: 1, 3: 3, 4: 4, 5: 4, 6: 6, 7: 7}
@@ -611,22 +611,8 @@ class LibvirtBackend(Backend):
     def room(self, host):
         if host not in self.links:
             raise _refused('%s is not one of the libvirt hosts (%s)' % (host, ', '.join(sorted(self.links))))
-
-        def held(name, conn):
-            info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
-            vcpus = memory_mb = 0
-            for dom in conn.listAllDomains(0):
-                try:
-                    dinfo = dom.info()  # [state, max memory KiB, memory KiB, vcpus, cpu time]
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() == _ERR_NO_DOMAIN:
-                        continue  # gone since the list (a migration that just ended)
-                    raise
-                vcpus += dinfo[3]
-                memory_mb += dinfo[1] // 1024
-            return info[2], info[1], vcpus, memory_mb
         try:
-            cpus, memory, vcpus, memory_mb = self._one(host, held)
+            cpus, memory, vcpus, memory_mb = self._one(host, lambda name, conn: node_held(conn))
         except libvirt.libvirtError as exc:
             raise LibvirtBackendError('libvirt of host %s: %s' % (host, _text(exc)))
         # As the snapshot counts them (_sources.libvirt.inventory): node CPUs and memory times the

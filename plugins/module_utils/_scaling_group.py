@@ -485,21 +485,11 @@ def check_templates(conns, template):
 
 def host_room(conn, ratio):
     """What decide needs of one host: up (no maintenance mark), free vCPUs and MiB after every domain."""
-    info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
-    vcpus = memory_mb = 0
-    for dom in conn.listAllDomains(0):
-        try:
-            dinfo = dom.info()  # [state, max memory KiB, memory KiB, vcpus, cpu time]
-        except libvirt.libvirtError as exc:
-            if _code(exc) == _VIR_ERR_NO_DOMAIN:
-                continue
-            raise
-        vcpus += dinfo[3]
-        memory_mb += dinfo[1] // 1024
+    cpus, memory, vcpus, memory_mb = lvsrc.node_held(conn)
     mark = lvsrc.maintenance_mark(conn)
     return {'up': mark is None, 'maintenance': mark,
-            'free_vcpus': int(info[2] * ratio['vcpus']) - vcpus,
-            'free_memory_mb': int(info[1] * ratio['memory_mb']) - memory_mb}
+            'free_vcpus': int(cpus * ratio['vcpus']) - vcpus,
+            'free_memory_mb': int(memory * ratio['memory_mb']) - memory_mb}
 
 
 # ---------------------------------------------------------------- metrics

@@ -52,6 +52,7 @@ MOVE_PREFIX = 'leveller'
 _VIR_SECRET_USAGE_TYPE_TLS = 4
 _VIR_DOMAIN_METADATA_ELEMENT = 2
 _VIR_ERR_NO_SUPPORT = 3
+_VIR_ERR_NO_DOMAIN = 42
 _VIR_ERR_NO_SECRET = 66
 _VIR_ERR_NO_DOMAIN_METADATA = 80
 # virDomainState -> (power state, Nova-like status, task state) for libvirt-only snapshots.
@@ -134,6 +135,23 @@ def maintenance_mark(conn):
         text = ''
     reason = text[len(MAINTENANCE_PREFIX):] if text.startswith(MAINTENANCE_PREFIX) else text
     return reason.strip() or 'maintenance'
+
+
+def node_held(conn):
+    """(node CPUs, node memory MiB, vCPUs and MiB every domain defined there holds, running or not):
+    the figures a host's room is made of, counted as ``inventory`` counts them."""
+    info = conn.getInfo()  # [model, memory MiB, cpus, MHz, nodes, sockets, cores, threads]
+    vcpus = memory_mb = 0
+    for dom in conn.listAllDomains(0):
+        try:
+            dinfo = dom.info()  # [state, max memory KiB, memory KiB, vcpus, cpu time]
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == _VIR_ERR_NO_DOMAIN:
+                continue  # gone since the list (a migration that just ended)
+            raise
+        vcpus += dinfo[3]
+        memory_mb += dinfo[1] // 1024
+    return info[2], info[1], vcpus, memory_mb
 
 
 def move_xml(at, source, destination):
