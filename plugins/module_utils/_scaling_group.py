@@ -40,6 +40,8 @@ import uuid as uuid_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerError, redact_url)
 from ansible_collections.cloudops.leveller.plugins.module_utils import _cloudinit as ci
+from ansible_collections.cloudops.leveller.plugins.module_utils._lock import CloudLock, LockBusy, NoLock
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import UnsafePath
 from ansible_collections.cloudops.leveller.plugins.module_utils import _scaling as sc
 from ansible_collections.cloudops.leveller.plugins.module_utils import _scaling_libvirt as sl
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import libvirt as lvsrc
@@ -52,6 +54,7 @@ CLOUD_INIT_KEYS = ('user_data', 'user_data_file', 'network')
 NETWORK_KEYS = ('addresses', 'prefix_length', 'gateway', 'nameservers')
 DEFAULT_USER_DATA = '#cloud-config\n'
 DEFAULT_CONNECT_TIMEOUT = 30.0
+DEFAULT_LOCK_TIMEOUT = 600
 # The libvirt exporter (kumina's, the Debian package prometheus-libvirt-exporter) labels each
 # domain's series with its name (domain) and UUID (uuid); {label} is prometheus_member_label.
 DEFAULT_QUERIES = {
@@ -106,6 +109,8 @@ class GroupConfig:
     prometheus: dict = None
     allocation_ratio: dict = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT
+    lock_dir: str = None
 
 
 @dataclasses.dataclass
@@ -302,8 +307,13 @@ def build_config(params, read_file=_read_text):
         raise GroupError('state', 'unknown value %r: use present or absent' % (state,))
     timeout = params.get('connect_timeout')
     timeout = _positive('connect_timeout', DEFAULT_CONNECT_TIMEOUT if timeout is None else timeout)
+    lock_timeout = params.get('lock_timeout')
+    lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    if not isinstance(lock_timeout, int) or isinstance(lock_timeout, bool) or lock_timeout < 0:
+        raise GroupError('lock_timeout', '%r is not a whole number of seconds of 0 or more' % (lock_timeout,))
+    locking = dict(connect_timeout=timeout, lock_timeout=lock_timeout, lock_dir=params.get('lock_dir'))
     if state == 'absent':
-        return GroupConfig(name=name, uris=uris, state=state, connect_timeout=timeout)
+        return GroupConfig(name=name, uris=uris, state=state, **locking)
 
     template = _check_template(params.get('template'))
     user_data, network, addresses = _check_cloud_init(params.get('cloud_init'), template, read_file)
@@ -337,7 +347,7 @@ def build_config(params, read_file=_read_text):
         raise GroupError(option, exc.message)
     config = GroupConfig(name=name, uris=uris, state=state, spec=spec, template=template, user_data=user_data,
                          network=network, addresses=addresses, metrics_source=source, sample_interval=interval,
-                         allocation_ratio=ratio, connect_timeout=timeout)
+                         allocation_ratio=ratio, **locking)
     if source == 'prometheus':
         config.prometheus = _check_prometheus(params, spec)
     return config
@@ -788,12 +798,37 @@ def converge(config, check_mode=False, diff=False, now=None, metrics=None, opene
 
     ``metrics(found, now)``, when given, replaces the measurement (tests); ``opener(uri)`` replaces
     ``libvirt.open``; ``prometheus`` is a ready PrometheusClient.
+
+    A run that may change the group holds the group's lock (see :func:`group_lock`) from before it
+    reads the members until its last change: a second run waits, then reads what the first one
+    did (its cooldown stamp included) and decides on that.
     """
-    conns = open_hosts(config.uris, config.connect_timeout, opener)
+    lock = NoLock() if check_mode else group_lock(config)
     try:
-        return _converge(config, conns, check_mode, diff, now, metrics, sleep, clock, prometheus)
-    finally:
-        close_hosts(conns)
+        with lock:
+            conns = open_hosts(config.uris, config.connect_timeout, opener)
+            try:
+                result = _converge(config, conns, check_mode, diff, now, metrics, sleep, clock, prometheus)
+            finally:
+                close_hosts(conns)
+    except LockBusy as exc:
+        raise LevellerError('scaling group %s: %s' % (config.name, exc), FailureClass.INCONSISTENT)
+    except UnsafePath as exc:
+        raise GroupError('lock_dir', str(exc))
+    result['lock_waited'] = round(lock.waited, 1)
+    return result
+
+
+def group_lock(config):
+    """The lock of one group on one set of hosts: an flock on the controller (see _lock).
+
+    The key is a digest of the group's name and its sorted host URIs, so two schedules of the
+    same group exclude each other whatever their playbooks are called.
+    """
+    raw = '%s|%s' % (config.name, '|'.join(sorted(config.uris.values())))
+    key = 'group-' + hashlib.sha256(raw.encode('utf-8')).hexdigest()[:24]
+    return CloudLock(key, lock_dir=config.lock_dir, timeout=config.lock_timeout,
+                     purpose='libvirt_scaling_group %s (%s)' % (config.name, config.state))
 
 
 def _converge(config, conns, check_mode, diff, now, metrics, sleep, clock, prometheus):

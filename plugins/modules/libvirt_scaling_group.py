@@ -353,6 +353,21 @@ options:
         answering is detected by libvirt's keepalive and fails the run.
     type: float
     default: 30.0
+  lock_timeout:
+    description:
+      - A run that may change the group (not in check mode) first takes the group's lock, an
+        exclusive lock on a file on the machine that runs the module, keyed by O(name) and the
+        sorted O(libvirt_uris). A second run of the same group (two overlapping schedules) waits
+        up to this many seconds, then reads the members as the first run left them, cooldown
+        stamp included, and decides on that.
+      - C(0) fails at once, naming the holder. Runs from different controllers are not excluded.
+    type: int
+    default: 600
+  lock_dir:
+    description:
+      - Directory of the lock files. Defaults to C($XDG_RUNTIME_DIR/cloudops-leveller/locks), or
+        C(~/.cache/cloudops-leveller/locks). A directory or lock file that is a symlink is refused.
+    type: path
 requirements:
   - libvirt-python
   - pycdlib (the NoCloud seed)
@@ -468,6 +483,11 @@ measured:
       Prometheus the C(step) and the C(queries).
   returned: with O(state=present)
   type: dict
+lock_waited:
+  description: Seconds this run waited for the group's lock (see O(lock_timeout)); 0 in check mode.
+  returned: success
+  type: float
+  sample: 0.0
 size_before:
   description: Members before the run.
   returned: success
@@ -658,6 +678,8 @@ def argument_spec():
             memory_mb=dict(type='float', default=1.0),
         )),
         connect_timeout=dict(type='float', default=30.0),
+        lock_timeout=dict(type='int', default=600),
+        lock_dir=dict(type='path'),
     )
 
 

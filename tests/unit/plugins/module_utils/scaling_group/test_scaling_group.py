@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import threading
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -214,6 +215,52 @@ def test_libvirt_sampling_gives_ratios_for_running_members(conn, base, seeds):
         assert busy is None or 0 <= busy <= 1
         assert memory is None or 0 <= memory <= 1
         assert disk_io is None or disk_io >= 0
+
+
+def test_two_overlapping_runs_take_turns_and_the_second_sees_the_cooldown(conn, base, seeds, tmp_path):
+    """Two schedules of one group at once: without the lock both would heal 0 -> 2 (four domains)."""
+    group = unique('g')
+    p = params(group, base, lock_dir=str(tmp_path / 'locks'))
+    inside, go = threading.Event(), threading.Event()
+    results = {}
+
+    def first_load(found, now):
+        inside.set()          # the first run holds the lock and has read the members
+        go.wait(10)
+        return cpu(None)(found, now)
+
+    def one(key, now, load):
+        results[key] = run(p, now, load)
+
+    first = threading.Thread(target=one, args=('first', T0, first_load))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=one, args=('second', T0 + 1, cpu(0.95)))
+    second.start()
+    second.join(0.5)
+    waiting = second.is_alive()     # still waiting for the lock while the first one runs
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert waiting
+    assert (results['first']['action'], results['first']['size_after']) == ('heal', 2)
+    assert (results['second']['action'], results['second']['changed']) == ('none', False)
+    assert results['second']['reason'].startswith('cooldown: 59 s left')
+    assert results['second']['lock_waited'] > 0
+    assert domains(conn, group) == ['%s-1' % group, '%s-2' % group]
+
+
+def test_a_held_lock_with_lock_timeout_0_fails_naming_the_holder(conn, base, seeds, tmp_path):
+    group = unique('g')
+    p = params(group, base, lock_dir=str(tmp_path / 'locks'), lock_timeout=0)
+    with sg.group_lock(sg.build_config(p)):
+        with pytest.raises(LevellerError) as info:
+            run(p, T0)
+        # check mode takes no lock: it still shows the decision
+        assert run(p, T0, check_mode=True)['action'] == 'heal'
+    assert 'scaling group %s: another run' % group in str(info.value)
+    assert 'libvirt_scaling_group %s (present)' % group in str(info.value)
+    assert domains(conn, group) == []
 
 
 # ---------------------------------------------------------------- absent, check mode, diff
