@@ -16,6 +16,8 @@ the executor reads back before it judges (a timeout, a reset, a 5xx).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import HOME_METADATA_KEY
+
 MIGRATION_TYPE = {'live': 'live-migration', 'cold': 'migration', 'evacuate': 'evacuation'}
 
 
@@ -81,6 +83,14 @@ class Backend(object):
         """Start an instance (an evacuated instance that arrived stopped and ran before)."""
         raise NotImplementedError
 
+    def clear_home(self, instance):
+        """Remove the instance's ``leveller:home`` record once it is back on that host.
+
+        Only called when the instance read back names a home; a backend whose instances never
+        carry one (plain libvirt) needs nothing here.
+        """
+        return None
+
 
 class NovaBackend(Backend):
     """The Nova backend: each operation is one call of ``_nova.Nova`` (microversions chosen there)."""
@@ -133,6 +143,9 @@ class NovaBackend(Backend):
 
     def power_on(self, instance):
         return self.nova.start(instance)
+
+    def clear_home(self, instance):
+        return self.nova.delete_server_metadata_item(instance, HOME_METADATA_KEY)
 
 
 def backend_for(platform):

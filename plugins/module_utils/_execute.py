@@ -39,7 +39,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._nova import (
 from ansible_collections.cloudops.leveller.plugins.module_utils._backend import backend_for
 from ansible_collections.cloudops.leveller.plugins.module_utils import _journal as journal_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils import _schema as schema
-from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import pinned_by
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import HOME_METADATA_KEY, pinned_by
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources.nova import (
     LIVE_MIGRATABLE_POWER_STATES, POWER_STATES)
 
@@ -634,11 +634,27 @@ class Executor(object):
             return
         if server.get('status') == wanted_status and not server.get('task_state') and on_target:
             move.note = note or move.note
+            if label == 'moved':
+                home = self._home_reached(move, server)
+                if home:
+                    move.note = '%s; %s' % (move.note, home) if move.note else home
             self._finish(move, label, None, server=server)
         else:
             self._finish(move, 'failed', 'migration %s reports %s but the instance is %s (expected %s on %s)' % (
                 move.migration_id, self._mig_status(move), describe(server), wanted_status,
                 expected or 'a host other than %s' % move.source), server=server)
+
+    def _home_reached(self, move, server):
+        """A move that lands an instance on the host its ``leveller:home`` names ends its time away:
+        the record is removed (best effort: the move itself has succeeded either way)."""
+        home = (server.get('metadata') or {}).get(HOME_METADATA_KEY)
+        if not home or home != server.get('host'):
+            return None
+        try:
+            self.backend.clear_home(move.instance)
+        except Exception as exc:  # the move is done; say what is left to tidy
+            return 'back on its home host %s, but %s could not be removed: %s' % (home, HOME_METADATA_KEY, exc)
+        return 'back on its home host %s: %s removed' % (home, HOME_METADATA_KEY)
 
     def _settled_failure(self, move, server, prefix):
         unchanged = (server.get('host') == move.source and server.get('status') == move.status_before)

@@ -326,6 +326,7 @@ class HostRun(object):
         executor, totals = self.execute(moves, on_failure, 'drain of %s' % host)
         if totals['moved']:
             self.result['changed'] = True
+        self.record_homes(moves, servers, host, ('moved',))
 
         remaining = []
         if not self.module.check_mode:
@@ -362,6 +363,28 @@ class HostRun(object):
         self.result['msg'] = '%s %s: %s; %d instance(s) left' % (
             host, 'would be drained' if self.module.check_mode else 'drained', summary, len(remaining))
         self.module.exit_json(**self.result)
+
+    def record_homes(self, moves, servers, host, results):
+        """Each instance that left ``host`` (a move ending in one of ``results``) records it as its
+        home (``leveller:home``) unless it records one already: strategy home brings it back.
+        Nova only (plain libvirt domains carry no home). Returns the notes of records that failed;
+        they are also in the result's ``home_not_recorded``."""
+        notes = []
+        if self.module.check_mode or self.platform.libvirt:
+            return notes
+        homes = dict((s['id'], s) for s in servers)
+        for m in moves:
+            if m.result not in results:
+                continue
+            meta = _recovery.home_metadata(homes.get(m.instance) or {}, host)
+            if meta:
+                try:
+                    self.nova.set_server_metadata(m.instance, meta)
+                except NovaError as exc:
+                    notes.append('%s (%s): could not record its home host %s: %s' % (m.name, m.instance, host, exc))
+        if notes:
+            self.result['home_not_recorded'] = notes
+        return notes
 
     # -- state: evacuated ----------------------------------------------------------------
     def recovery(self):
@@ -471,17 +494,7 @@ class HostRun(object):
             self.result['changed'] = True
 
         # Each evacuated instance records the host it came from (leveller:home), to go back later.
-        homes = dict((s['id'], s) for s in servers)
-        if not self.module.check_mode:
-            for m in moves:
-                if m.result != 'evacuated':
-                    continue
-                meta = _recovery.home_metadata(homes.get(m.instance) or {}, host)
-                if meta:
-                    try:
-                        self.nova.set_server_metadata(m.instance, meta)
-                    except NovaError as exc:
-                        notes.append('%s (%s): could not record its home host %s: %s' % (m.name, m.instance, host, exc))
+        notes.extend(self.record_homes(moves, servers, host, ('evacuated',)))
 
         # Count: every instance that was on the host exists exactly once afterwards.
         found, still_here = 0, []

@@ -12,6 +12,8 @@ raise :class:`NovaError` with Nova's own message, so a result can quote it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from urllib.parse import quote
+
 # Microversions, each chosen on purpose:
 # - 2.30 live migration: the destination is validated by the scheduler (no force), and
 #   the pre-checks are synchronous (2.34 made them asynchronous), so a refused move
@@ -298,6 +300,14 @@ class Nova(object):
         """Add or update metadata items (other items are kept)."""
         self._call('post', '/servers/%s/metadata' % server_id, MV_SERVERS, json={'metadata': dict(metadata)})
 
+    def delete_server_metadata_item(self, server_id, key):
+        """Remove one metadata item; an item already gone (404) is not an error."""
+        try:
+            self._call('delete', '/servers/%s/metadata/%s' % (server_id, quote(key, safe='')), MV_SERVERS)
+        except NovaError as exc:
+            if exc.status != 404:
+                raise
+
     def start(self, server_id):
         self._call('post', '/servers/%s/action' % server_id, MV_SERVERS, json={'os-start': None})
 
@@ -306,8 +316,4 @@ def _regex_exact(name):
     """Nova filters names by regular expression: anchor it and escape the specials."""
     special = '\\.^$*+?{}[]|()'
     escaped = ''.join('\\' + c if c in special else c for c in name)
-    try:
-        from urllib.parse import quote
-    except ImportError:  # pragma: no cover - Python 2 is not supported
-        from urllib import quote
     return quote('^%s$' % escaped, safe='')

@@ -56,13 +56,14 @@ import time
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import FailureClass, LevellerError
 from ansible_collections.cloudops.leveller.plugins.module_utils._fence import FenceError
+from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import HOME_METADATA_KEY
 
 SERVICE_DOWN_TIME = 60  # Nova's default [DEFAULT]service_down_time
 MAX_DOWN_FRACTION = 0.5
 POLL_INTERVAL = 2.0
 MARK = 'cloudops.leveller'
 EVACUATED_BY = 'evacuated by %s' % MARK
-HOME_KEY = 'leveller:home'
+HOME_KEY = HOME_METADATA_KEY
 HA_KEY = 'HA_Enabled'  # Masakari's instance flag
 PRIORITY_KEY = 'leveller:priority'
 # Evacuation records a starting nova-compute on the source cleans up (it destroys the local

@@ -274,6 +274,7 @@ _SKIPPED = obj({
     "host": string(nullable=True),
     "reason": string(nullable=True),
     "blocking": boolean(),
+    "home": string(description="home: the host the instance would go back to."),
 }, required=("kind", "name", "reason"))
 
 _POOL_BOUND = obj({
@@ -296,6 +297,9 @@ _BOUND = obj({
     "ram_to_copy_gib": _FIGURE, "bandwidth_mbps": _FIGURE, "parallelism": integer(),
     "makespan_s_at_least": _FIGURE, "makespan_s_estimate": _FIGURE, "makespan_gap_s": _FIGURE,
     "note": string(),
+    # home
+    "away": integer(), "already_home": integer(), "going_home": integer(), "cannot_go_home": integer(),
+    "gib": _FIGURE,
 }, nullable=True, description="Lower bounds the plan is measured against (keys by strategy).")
 
 _SCOPE = obj({"az": array(string()), "aggregate": array(string()), "hosts": array(string())})
@@ -333,7 +337,8 @@ PLAN = {
     "properties": {
         "version": {"const": 1},
         "strategy": string(min_length=1, description="The strategy that made the plan: balance, consolidate, "
-                                                     "drain or overload (a hand-written plan names its own)."),
+                                                     "drain, home or overload (a hand-written plan names its "
+                                                     "own)."),
         "params": _params(),
         "snapshot_digest": string(pattern=DIGEST, nullable=True),
         "snapshot_taken_at": string(pattern=TIMESTAMP, nullable=True,

@@ -29,6 +29,8 @@ LOAD_SOURCES = tuple(schema.LOAD_SOURCES)
 PIN_METADATA_KEY = "leveller:pin"
 PIN_METADATA_VALUES = ("true", "yes", "1")
 PIN_TAG = "leveller-pin"
+# The host an instance was drained or evacuated from, to go back to (strategy home).
+HOME_METADATA_KEY = "leveller:home"
 MAX_FILE_BYTES = 512 * 2 ** 20
 
 

@@ -44,6 +44,11 @@ description:
     first, each group in its own wave. O(reserved_hosts) are the preferred destinations (the
     scheduler still validates them). Each evacuated instance gets C(leveller:home) metadata naming
     the host it came from. The count of instances before and after must be equal.
+  - With Nova, C(drained) and C(evacuated) record on each instance they move the host it came
+    from, as C(leveller:home) metadata, unless it records one already (the first home is the one
+    to go back to). M(cloudops.leveller.level_plan) with C(strategy=home) plans the way back
+    once the host is enabled again, and a move that lands an instance on its home host removes
+    the record (the C(cloudops.leveller.restore) playbook does both).
   - Evacuation uses microversion 2.95 when the cloud offers it. Then Nova leaves evacuated
     instances stopped, and the module starts again those that were running, after it has
     confirmed them on their new host. On older clouds it uses 2.29, where Nova keeps the power
@@ -407,6 +412,13 @@ steps:
   returned: with state=evacuated or state=enabled
   type: list
   elements: dict
+home_not_recorded:
+  description:
+    - Instances whose C(leveller:home) could not be written after they moved, with Nova's answer.
+      They moved; only the way back has to be planned by hand for them.
+  returned: when a record failed
+  type: list
+  elements: str
 notes:
   description: With O(state=evacuated), remarks on ordering and reserved hosts, such as a reserved host that is down.
   returned: with state=evacuated

@@ -48,8 +48,11 @@ options:
       - C(overload) moves the busiest instances off hosts above O(threshold) and nothing else.
       - C(drain) moves every instance off the hosts in O(hosts).
       - C(consolidate) empties whole hosts (fewest instances first) onto other used hosts.
+      - C(home) sends instances back to the host recorded in their C(leveller:home) metadata (set
+        by M(cloudops.leveller.evacuate_host) when it drains or evacuates a host), once that host
+        is up and enabled. Instances that cannot go back are listed in C(skipped) with the reason.
     type: str
-    choices: [balance, consolidate, drain, overload]
+    choices: [balance, consolidate, drain, home, overload]
     default: balance
   weight_cpu:
     description:
@@ -98,7 +101,7 @@ options:
       - At most this many moves in the plan; V(0) means no limit. Default V(20); V(100) for
         C(consolidate), which only empties a host if all of its moves fit in the budget; V(0) for
         C(drain), which plans nothing (or, with O(partial), only what fits) when the budget is
-        too small.
+        too small, and for C(home), where the instances beyond the budget stay away and are listed.
     type: int
   max_gib:
     description: At most this much RAM (GiB) copied by the plan; V(0) means no limit. Default V(0).
@@ -107,7 +110,8 @@ options:
     description:
       - Instances whose C(last_moved_at) is less than this many seconds before the snapshot's
         C(taken_at) stay where they are. Default V(3600); V(0) for C(drain), since a host going
-        into maintenance has to be emptied even of instances that moved recently.
+        into maintenance has to be emptied even of instances that moved recently, and for C(home),
+        whose instances moved when their host went away.
       - C(consolidate) also never empties a host holding such an instance, since it has just received it.
     type: int
   cross_az:
@@ -127,9 +131,11 @@ options:
     type: int
   hosts:
     description:
-      - C(drain) only, required there. Names (or hypervisor hostnames) of the hosts to empty. They
+      - C(drain), required there. Names (or hypervisor hostnames) of the hosts to empty. They
         never receive. They may already be disabled; a down host cannot be drained (its instances
         need M(cloudops.leveller.evacuate_host) with C(state=evacuated)).
+      - C(home). Only instances whose C(leveller:home) is one of these hosts go back; empty for
+        every recorded home.
     type: list
     elements: str
   use_empty_hosts:
@@ -254,6 +260,17 @@ EXAMPLES = r'''
 - name: After the moves, the freed hosts are the hook for disabling and powering off
   ansible.builtin.debug:
     msg: "{{ packed.plan.freed_hosts }}"
+
+- name: After maintenance, plan the way back of the instances drained from compute7
+  cloudops.leveller.level_plan:
+    snapshot: "{{ load.snapshot }}"
+    strategy: home
+    hosts: [compute7]
+  register: back
+
+- name: Say which instances cannot go back, and why
+  ansible.builtin.debug:
+    msg: "{{ back.plan.skipped | map(attribute='reason') | list }}"
 '''
 
 RETURN = r'''
@@ -405,7 +422,7 @@ def main():
     argument_spec = dict(
         snapshot=dict(type='dict'),
         snapshot_file=dict(type='path'),
-        strategy=dict(type='str', default='balance', choices=['balance', 'consolidate', 'drain', 'overload']),
+        strategy=dict(type='str', default='balance', choices=['balance', 'consolidate', 'drain', 'home', 'overload']),
     )
     argument_spec.update(PARAM_OPTIONS)
     module = AnsibleModule(

@@ -9,12 +9,13 @@ __metaclass__ = type
 import gc
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
-from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import balance, consolidate, drain, overload
+from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import balance, consolidate, drain, home, overload
 
 STRATEGIES = {
     balance.NAME: balance,
     consolidate.NAME: consolidate,
     drain.NAME: drain,
+    home.NAME: home,
     overload.NAME: overload,
 }
 

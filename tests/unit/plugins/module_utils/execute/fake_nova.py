@@ -55,6 +55,7 @@ class FakeNova(object):
         self.migs = {}  # instance -> list of migration dicts
         self.active = {}  # instance -> in-flight record
         self.calls = []
+        self.metadata_refused = set()  # instances whose metadata Nova's policy keeps
         self.peak = 0
         self.peak_per_host = {}
         self._next_id = 1
@@ -249,3 +250,10 @@ class FakeNova(object):
     def set_server_metadata(self, uid, metadata):
         self.calls.append(('metadata', uid, dict(metadata)))
         self.servers[uid].setdefault('metadata', {}).update(metadata)
+
+    def delete_server_metadata_item(self, uid, key):
+        self.calls.append(('delete-metadata', uid, key))
+        if uid in self.metadata_refused:
+            raise NovaError('DELETE /servers/%s/metadata/%s returned HTTP 403: Policy does not allow it' % (uid, key),
+                            status=403)
+        self.servers[uid].get('metadata', {}).pop(key, None)

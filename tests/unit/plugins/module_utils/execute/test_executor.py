@@ -37,6 +37,31 @@ def test_single_move_succeeds_and_is_verified():
     assert len(ex.progress) == 1 and 'moved' in ex.progress[0] and 'c1 -> c2' in ex.progress[0]
 
 
+def test_a_move_that_lands_an_instance_on_its_home_removes_the_record():
+    clock, nova, ex = make()
+    nova.add('a', 'c2')
+    nova.add('b', 'c3')
+    nova.servers['a']['metadata'] = {'leveller:home': 'c1', 'keep': 'me'}
+    nova.servers['b']['metadata'] = {'leveller:home': 'c1'}
+    moves = ex.run([Move('a', 'c2', 'c1'), Move('b', 'c3', 'c4')])
+    assert [m.result for m in moves] == ['moved', 'moved']
+    assert nova.servers['a']['metadata'] == {'keep': 'me'}
+    assert moves[0].note == 'back on its home host c1: leveller:home removed'
+    # b moved elsewhere: still away, its record stays
+    assert nova.servers['b']['metadata'] == {'leveller:home': 'c1'} and moves[1].note is None
+    assert [c for c in nova.calls if c[0] == 'delete-metadata'] == [('delete-metadata', 'a', 'leveller:home')]
+
+
+def test_a_home_record_that_cannot_be_removed_leaves_the_move_done_and_says_so():
+    clock, nova, ex = make()
+    nova.add('a', 'c2')
+    nova.servers['a']['metadata'] = {'leveller:home': 'c1'}
+    nova.metadata_refused.add('a')
+    (m,) = ex.run([Move('a', 'c2', 'c1')])
+    assert m.result == 'moved' and nova.servers['a']['host'] == 'c1'
+    assert m.note.startswith('back on its home host c1, but leveller:home could not be removed: DELETE')
+
+
 def test_scheduler_picks_destination_when_none_given():
     clock, nova, ex = make()
     nova.add('a', 'c1')
