@@ -5,7 +5,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.cloudops.leveller.plugins.module_utils._report import report_svg, report_table
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import (
+    measured_figures, report_svg, report_table)
 
 
 class FilterModule(object):
@@ -15,4 +16,5 @@ class FilterModule(object):
         return {
             'report_table': report_table,
             'report_svg': report_svg,
+            'measured_figures': measured_figures,
         }

@@ -6,7 +6,7 @@ __metaclass__ = type
 
 import xml.etree.ElementTree as ET
 
-from ansible_collections.cloudops.leveller.plugins.module_utils._report import report_svg, report_table
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import measured_figures, report_svg, report_table
 
 
 def make_plan(hosts, moves):
@@ -63,3 +63,51 @@ def test_svg_is_valid_and_draws_bars_and_arrows():
     arrows = [p for p in root.iter(ns + 'path') if p.get('marker-end')]
     assert [a.get('stroke') for a in arrows] == ['#43a047', '#e53935']
     assert any('a <run>' == (t.text or '') for t in root.iter(ns + 'text'))
+
+
+def _snapshot(loads):
+    """A small real snapshot (validated by the snapshot loader): host -> (cpu, memory, instances)."""
+    hosts, instances = [], []
+    for name, (cpu, memory, count) in sorted(loads.items()):
+        hosts.append({"name": name, "az": "nova", "aggregates": [],
+                      "capacity": {"vcpus": 10, "memory_mb": 8192, "disk_gb": 100},
+                      "allocation_ratio": {"vcpus": 1.0, "memory_mb": 1.0, "disk_gb": 1.0},
+                      "reserved": {"vcpus": 0, "memory_mb": 0, "disk_gb": 0},
+                      "load": {"cpu": cpu, "memory": memory}, "load_source": "prometheus"})
+        for index in range(count):
+            instances.append({"id": "%s-%d" % (name, index), "name": "vm", "host": name,
+                              "flavor": {"name": "f", "vcpus": 1, "memory_mb": 512, "disk_gb": 1},
+                              "load": {"cpu": None, "memory": None}, "server_groups": []})
+    return {"version": 1, "taken_at": "2026-12-07T06:00:00Z", "sources": {}, "hosts": hosts,
+            "instances": instances}
+
+
+def test_measured_figures_score_a_fresh_snapshot_with_the_plans_weights():
+    snap = _snapshot({'cmp1': (0.5, 0.25, 2), 'cmp2': (0.25, 0.5, 1)})
+    even = measured_figures(snap, {'params': {'weight_cpu': 1.0, 'weight_memory': 1.0}})
+    cpu_only = measured_figures(snap, {'params': {'weight_cpu': 1.0, 'weight_memory': 0.0}})
+    assert even['hosts']['cmp1'] == {'score': 0.75, 'cpu': 0.5, 'memory': 0.25, 'instances': 2}
+    assert cpu_only['hosts']['cmp1']['score'] == 0.5 and cpu_only['hosts']['cmp2']['score'] == 0.25
+    assert cpu_only['spread']['ratio'] == 1.0 and even['spread']['ratio'] == 0.0
+    assert even['taken_at'] == '2026-12-07T06:00:00Z'
+    # a drained host stays out of the spread, as in the drain plan's own figures
+    drained = measured_figures(snap, {'params': {}, 'drained_hosts': ['cmp2']})
+    assert drained['hosts']['cmp2']['active'] is False and drained['spread']['ratio'] == 0.0
+
+
+def test_table_and_picture_show_the_measured_after_beside_the_planned_one():
+    plan = make_plan(HOSTS, MOVES)
+    measured = {'hosts': {'cmp1': {'score': 1.3, 'instances': 6}, 'cmp2': {'score': 1.0, 'instances': 4},
+                          'cmp10': {'score': 0.45, 'instances': 1}},
+                'spread': {'ratio': 1.89, 'stddev': 0.35, 'max': 1.3}, 'taken_at': '2026-12-07T06:01:00Z'}
+    text = report_table(plan, None, measured)
+    assert 'measured after' in text.splitlines()[0]
+    row = [line for line in text.splitlines() if line.startswith('cmp1 ')][0]
+    assert row.split()[-3] == '1.30' and row.split()[-1] == '6'   # measured score, bar, instances
+    assert 'spread max/min-1: 3.00 → 1.89   std-dev: 0.40 → 0.35   max: 1.60 → 1.30  (measured at 2026-12-07T06:01:00Z)' in text
+    assert '(planned)' in text and 'measured' not in report_table(plan)
+    root = ET.fromstring(report_svg(plan, None, measured=measured))
+    ns = '{http://www.w3.org/2000/svg}'
+    titles = [r.find(ns + 'title').text for r in root.iter(ns + 'rect') if r.find(ns + 'title') is not None]
+    assert len(titles) == 3 * len(HOSTS) and 'cmp1 after (measured) 1.30' in titles
+    assert any('after (measured)' in (t.text or '') for t in root.iter(ns + 'text'))
