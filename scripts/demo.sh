@@ -19,6 +19,7 @@ ansible-playbook playbooks/balance.yml \
   -e leveller_cloud="$OS_CLOUD" \
   -e leveller_prometheus_url="$LEVELLER_PROMETHEUS_URL" \
   -e leveller_cpu_window=30s \
+  -e leveller_measure_delay=35 \
   -e leveller_report_dir="$TOP/reports" \
   "$@"
 echo "demo: report written under $TOP/reports/"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the collection's playbooks (by FQCN, as operators do) against the local cloud and checks
-# the outcome in Nova: balance levels an unbalanced start, --check moves nothing, evacuate drains
-# and disables a host, restore re-enables it, consolidate empties the hosts it says it frees,
-# recover fences a dead host through its BMC and rebuilds its instances with the count unchanged,
-# and restore brings it back only once its nova-compute has started again.
+# the outcome in Nova: balance levels an unbalanced start, --check moves nothing, a drain with a
+# failing move still writes its report (with the after as measured), evacuate drains and disables
+# a host, restore re-enables it and brings its instances home, consolidate empties the hosts it
+# says it frees, recover fences a dead host through its BMC and rebuilds its instances with the
+# count unchanged, and restore brings it back (and its instances home) only once its nova-compute
+# has started again.
 # Runs under ansible-test (which passes -e @integration_config.yml as arguments) or alone.
 set -eu -o pipefail
 cd "$(dirname "$0")"
@@ -41,14 +43,24 @@ play cloudops.leveller.balance -e leveller_prometheus_url="$PROM" -e leveller_cp
 python verify.py state "$OUT/after-balance.json"
 python verify.py balanced "$OUT/before.json" "$OUT/after-balance.json" "$OUT/balance-result.json"
 test -s "$OUT/balance-report.svg" && test -s "$OUT/balance-progress.log"
+grep -q "measured at" "$OUT/balance-report.txt"
 
-echo "== evacuate compute1, then restore it"
+echo "== evacuate compute1 with a move that fails: the run fails, its report is still written"
+FAILING=$(python verify.py one_on "$OUT/after-balance.json" compute1)
+python verify.py fault "$FAILING" migration-fail
+if play cloudops.leveller.evacuate -e host=compute1; then echo "FAIL: the drain passed with a failing move" >&2; exit 1; fi
+python verify.py report "$OUT/evacuate-compute1" "$FAILING"
+python verify.py fault "$FAILING" clear
+
+echo "== evacuate compute1, then restore it: its instances come home"
 play cloudops.leveller.evacuate -e host=compute1
 python verify.py state "$OUT/after-evacuate.json"
 python verify.py drained "$OUT/after-balance.json" "$OUT/after-evacuate.json" compute1
 play cloudops.leveller.restore -e host=compute1
 python verify.py state "$OUT/after-restore.json"
 python verify.py enabled "$OUT/after-restore.json" compute1
+python verify.py home "$OUT/after-balance.json" "$OUT/after-restore.json" compute1
+test -s "$OUT/restore-compute1-report.svg"
 
 echo "== consolidate"
 # every test instance was just moved by balance and evacuate: without cooldown=0 the plan
@@ -78,4 +90,5 @@ python verify.py wait "$DEAD" reporting
 play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=20
 python verify.py state "$OUT/after-restore-dead.json"
 python verify.py enabled "$OUT/after-restore-dead.json" "$DEAD"
+python verify.py home "$OUT/after-consolidate.json" "$OUT/after-restore-dead.json" "$DEAD"
 echo "playbooks: PASS"

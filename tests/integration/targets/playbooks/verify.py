@@ -12,6 +12,12 @@
     verify.py wait HOST silent|reporting      until HOST's last report is older than 25 s / is new
     verify.py fenced RESULT                   recover.yml's result: fenced through the BMC (verified)
     verify.py busiest A                       the host with the most test instances in A
+    verify.py home A B HOST                   the test instances on HOST in A are there again in B, ACTIVE,
+                                              and none of them still records a leveller:home
+    verify.py one_on A HOST                   the name of one test instance on HOST in A
+    verify.py fault NAME VALUE|clear          arm (or clear) the fake driver's leveller-test:fault on NAME
+    verify.py report PREFIX NAME              PREFIX-report.txt names NAME as not done; PREFIX-measured.json
+                                              holds a measured after
     verify.py cleanup                         delete pb-* servers, enable and un-force all computes
 """
 import calendar
@@ -30,7 +36,7 @@ def conn():
 
 def state():
     c = conn()
-    servers = [dict(id=s.id, name=s.name, host=s.compute_host, status=s.status)
+    servers = [dict(id=s.id, name=s.name, host=s.compute_host, status=s.status, metadata=dict(s.metadata or {}))
                for s in c.compute.servers(details=True, all_projects=True)]
     resp = c.compute.get('/os-services?binary=nova-compute', microversion='2.53')
     services = dict((s['host'], s) for s in resp.json()['services'])
@@ -152,6 +158,35 @@ def main(argv):
         check(result.get('fencing') == 'verified', 'fenced through the BMC: %s' % result.get('fencing'))
         steps = [(st['step'], st['result']) for st in result.get('steps', [])]
         check(('power_confirm', 'ok') in steps and ('forced_down', 'done') in steps, 'steps %s' % steps)
+    elif cmd == 'home':
+        a, b, host = load(argv[1]), load(argv[2]), argv[3]
+        all_kept_active(a, b)
+        was_there = [k for k, s in ours(a).items() if s['host'] == host]
+        check(len(was_there) > 0, '%d test instance(s) lived on %s' % (len(was_there), host))
+        away = [ours(b)[k]['name'] + ' on ' + str(ours(b)[k]['host']) for k in was_there if ours(b)[k]['host'] != host]
+        check(not away, 'every one of them is back on %s (away: %s)' % (host, ', '.join(away)))
+        recorded = [ours(b)[k]['name'] for k in was_there if 'leveller:home' in ours(b)[k].get('metadata', {})]
+        check(not recorded, 'none of them still records leveller:home (%s)' % ', '.join(recorded))
+    elif cmd == 'one_on':
+        a, host = load(argv[1]), argv[2]
+        print(sorted(s['name'] for s in ours(a).values() if s['host'] == host)[0])
+    elif cmd == 'fault':
+        name, value = argv[1], argv[2]
+        c = conn()
+        server = [s for s in c.compute.servers(all_projects=True) if s.name == name][0]
+        if value == 'clear':
+            c.compute.delete_server_metadata(server, ['leveller-test:fault'])
+        else:
+            c.compute.set_server_metadata(server, **{'leveller-test:fault': value})
+        print('ok: %s leveller-test:fault %s' % (name, value))
+    elif cmd == 'report':
+        prefix, name = argv[1], argv[2]
+        with open(prefix + '-report.txt') as f:
+            text = f.read()
+        check('not done: %s ' % name in text, 'the report of the failed run names %s as not done' % name)
+        measured = load(prefix + '-measured.json')
+        check(bool(measured.get('hosts')) and 'measured at' in text,
+              'the report holds the after as measured (%d hosts)' % len(measured.get('hosts') or {}))
     elif cmd == 'busiest':
         counts = per_host(ours(load(argv[1])))
         print(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
