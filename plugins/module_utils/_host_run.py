@@ -330,7 +330,11 @@ class HostRun(object):
 
         remaining = []
         if not self.module.check_mode:
-            deadline = time.monotonic() + (self.p['wait_timeout'] if self.p['wait'] else 0)
+            # Waiting for the host to empty makes sense only when every move ended moved: after a
+            # failed, skipped, aborted or unresolved move the instance stays, and the run reports it
+            # at once instead of waiting wait_timeout for nothing.
+            settled = all(m.result == 'moved' for m in moves)
+            deadline = time.monotonic() + (self.p['wait_timeout'] if self.p['wait'] and settled else 0)
             while True:
                 remaining = self.nova.servers_on_host(host)
                 if self.p['instances'] is not None:

@@ -232,7 +232,9 @@ options:
   wait:
     description:
       - With O(state=drained), wait after the moves until Nova lists no instance on the host.
-      - Each move is always waited for and checked, whatever this says.
+      - Each move is always waited for and checked, whatever this says. When a move did not end
+        C(moved) (failed, skipped, aborted, unresolved), the host is read once and what is left
+        is reported without waiting.
     type: bool
     default: true
   wait_timeout:
