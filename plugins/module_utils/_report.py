@@ -189,6 +189,10 @@ def report_table(plan, result=None, measured=None):
         lines.append('  not done: %s %s → %s: %s %s' % (
             m.get('name') or m.get('instance'), m.get('source'), m.get('destination'),
             m.get('result'), m.get('error') or ''))
+    if isinstance(result, dict) and result.get('failed'):
+        if 'moves' not in result and plan.get('moves'):
+            lines.append('the run failed before it reported its moves: check each planned instance by hand')
+        lines.append('run failed: %s' % ' '.join(str(result.get('msg') or 'no message').split())[:600])
     summary = plan.get('summary') or {}
     if not plan.get('moves'):
         reason = summary.get('reason') or 'nothing to do'

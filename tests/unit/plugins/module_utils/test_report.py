@@ -111,3 +111,14 @@ def test_table_and_picture_show_the_measured_after_beside_the_planned_one():
     titles = [r.find(ns + 'title').text for r in root.iter(ns + 'rect') if r.find(ns + 'title') is not None]
     assert len(titles) == 3 * len(HOSTS) and 'cmp1 after (measured) 1.30' in titles
     assert any('after (measured)' in (t.text or '') for t in root.iter(ns + 'text'))
+
+
+def test_a_failed_run_says_so_and_a_lost_result_is_not_read_as_nothing_done():
+    plan = make_plan(HOSTS, MOVES)
+    failed = {'failed': True, 'msg': 'drain of cmp1 incomplete:\n 1 moved, 1 failed', 'moves': [
+        dict(MOVES[0], result='moved'), dict(MOVES[1], result='failed', error='ended failed')]}
+    text = report_table(plan, failed)
+    assert 'run failed: drain of cmp1 incomplete: 1 moved, 1 failed' in text
+    assert 'before it reported its moves' not in text
+    lost = report_table(plan, {'failed': True, 'msg': 'MODULE FAILURE'})
+    assert 'the run failed before it reported its moves' in lost and 'run failed: MODULE FAILURE' in lost
