@@ -320,10 +320,20 @@ class HostRun(object):
                     self.fail('the other enabled hosts have too little room for the instances of %s (%s); '
                               'nothing was moved (all_or_nothing)' % (host, shortfall), FailureClass.INCONSISTENT)
 
-        self.open_journal(moves, 'drain of %s' % host)
-        after_svc = self.disable(svc)
+        purpose = 'drain of %s' % host
         on_failure = self.p['on_failure'] or 'stop'
-        executor, totals = self.execute(moves, on_failure, 'drain of %s' % host)
+        # The lock first: a drain that finds another run moving on this cloud fails before it has
+        # disabled the host, and leaves the service as it found it.
+        lock = lock_for_run(self.platform.lock_key, self.p, self.module.check_mode, len(moves), purpose)
+        try:
+            with lock:
+                self.open_journal(moves, purpose)
+                after_svc = self.disable(svc)
+                executor, totals = self.execute(moves, on_failure, purpose, held_lock=lock)
+        except LockBusy as exc:
+            self.fail(str(exc), FailureClass.INCONSISTENT, holder=exc.holder)
+        except UnsafePath as exc:
+            self.fail('lock_dir: %s' % exc)
         if totals['moved']:
             self.result['changed'] = True
         self.record_homes(moves, servers, host, ('moved',))
