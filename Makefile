@@ -1,7 +1,8 @@
 # cloudops.leveller: the user interface of the repository.
 #   make demo    install everything, start the local cloud, unbalance it, run playbooks/balance.yml
-#   make test    install everything and run every test layer (sanity, units, lint, docs, integration)
+#   make test    install everything and run every test layer (sanity, units, lint, docs, ee, integration)
 #   make bench   planner benchmarks (table + JSON under benchmarks/results/)
+#   make ee      the AWX execution environment's build context (tests/output/ee/context), for ansible-builder build
 #   make cloud-up | cloud-down | cloud-reset | cloud-status   the local cloud on its own
 SHELL := /bin/bash
 LEVELLER_HOME ?= $(HOME)/.cache/cloudops-leveller
@@ -13,11 +14,11 @@ export LEVELLER_HOME
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help deps link demo test sanity units lint docs-lint integration bench \
+.PHONY: help deps link demo test sanity units lint docs-lint ee integration bench \
         cloud-install cloud-up cloud-down cloud-reset cloud-status libvirt-install clean
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 deps:
 	@bash scripts/install-tools.sh
@@ -59,6 +60,11 @@ integration: libvirt-install
 sanity units lint docs-lint integration: deps
 	@INTEGRATION_TARGETS="$(TARGET)" bash scripts/test-all.sh $@
 
+
+# The execution environment's build context: collection tarball + extensions/ee/execution-environment.yml
+# -> tests/output/ee/context (ansible-builder create; no container runtime needed).
+ee: deps
+	@bash scripts/ee-context.sh
 
 bench: deps
 	@bash benchmarks/run.sh $(BENCH_ARGS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the test layers and print one closing summary line per layer.
-#   test-all.sh all | sanity | units | lint | docs-lint | integration
+#   test-all.sh all | sanity | units | lint | docs-lint | ee | integration
 # Every layer runs even when an earlier one fails; the exit code is non-zero if any failed.
 # Full output of each layer: tests/output/layers/<layer>.log
 set -uo pipefail
@@ -86,6 +86,17 @@ run_docs_lint() {
   record docs-lint $((n - f)) $f $st
 }
 
+run_ee() {
+  # The execution environment's build context (scripts/ee-context.sh: tarball, ansible-builder
+  # create, offline install, introspect); no container runtime needed.
+  local log=$LOGS/ee.log
+  bash "$TOP/scripts/ee-context.sh" "$TOP/tests/output/ee" > "$log" 2>&1
+  local st=$?
+  local p f
+  p=$(grep -c '^ee: ok: ' "$log"); f=$(grep -c '^ee: FAILED' "$log")
+  record ee "$p" "$f" $st
+}
+
 run_integration() {
   local log=$LOGS/integration.log
   # The suite starts from the local cloud's known state, whatever ran before (make demo, an
@@ -138,11 +149,12 @@ EOC
 
 layer=${1:-all}
 case $layer in
-  all) run_sanity; run_units; run_lint; run_docs_lint; run_integration ;;
+  all) run_sanity; run_units; run_lint; run_docs_lint; run_ee; run_integration ;;
   sanity) run_sanity ;;
   units) run_units ;;
   lint) run_lint ;;
   docs-lint) run_docs_lint ;;
+  ee) run_ee ;;
   integration) run_integration ;;
   *) echo "unknown layer: $layer" >&2; exit 2 ;;
 esac
