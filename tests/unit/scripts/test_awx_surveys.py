@@ -169,33 +169,33 @@ def spec_of(tree, stem):
 def test_a_new_commented_variable_needs_no_code_change(script, tree, capsys):
     add_vars(tree, (
         '    # Seconds to wait after the moves before measuring again.\n'
-        '    leveller_measure_delay: 30\n'
+        '    leveller_zz_example_delay: 30\n'
         '    # Pushgateway base URL the run pushes its metrics to; empty for none.\n'
-        '    leveller_pushgateway_url: ""\n'
+        '    leveller_zz_example_url: ""\n'
         '    # Directory of node-exporter\'s textfile collector; empty for none.\n'
-        '    leveller_metrics_textfile_dir: ""\n'
+        '    leveller_zz_example_dir: ""\n'
     ), tasks=(
         '\n    - name: Push\n      ansible.builtin.debug:\n'
-        '        msg: "{{ leveller_pushgateway_url | default(omit, true) }}"\n'
+        '        msg: "{{ leveller_zz_example_url | default(omit, true) }}"\n'
         '\n    - name: Textfile\n      ansible.builtin.debug:\n        msg: done\n'
-        '      when: leveller_metrics_textfile_dir | length > 0\n'
+        '      when: leveller_zz_example_dir | length > 0\n'
     ))
     assert script.main(['--check']) == 1
     out = capsys.readouterr().out
-    assert 'balance.json: question leveller_measure_delay is missing' in out
-    assert 'balance.json: question leveller_pushgateway_url is missing' in out
+    assert 'balance.json: question leveller_zz_example_delay is missing' in out
+    assert 'balance.json: question leveller_zz_example_url is missing' in out
     assert script.main(['--write']) == 0
     spec = spec_of(tree, 'balance')
-    delay = spec['leveller_measure_delay']
+    delay = spec['leveller_zz_example_delay']
     assert (delay['type'], delay['default'], delay['required']) == ('integer', 30, True)
     assert delay['question_description'] == 'Seconds to wait after the moves before measuring again.'
     # read through default(omit, true): blank, "" and null all mean "none"
-    url = spec['leveller_pushgateway_url']
+    url = spec['leveller_zz_example_url']
     assert (url['type'], url['required'], url['min']) == ('text', False, 0) and 'default' not in url
     # read with | length: null would break the play, so no question, and the survey says so
-    assert 'leveller_metrics_textfile_dir' not in spec
+    assert 'leveller_zz_example_dir' not in spec
     with open(str(tree / 'extensions' / 'awx' / 'surveys' / 'balance.json')) as f:
-        assert 'leveller_metrics_textfile_dir' in json.load(f)['description']
+        assert 'leveller_zz_example_dir' in json.load(f)['description']
     assert script.main(['--check']) == 0
 
 
