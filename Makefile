@@ -2,6 +2,7 @@
 #   make demo    install everything, start the local cloud, unbalance it, run playbooks/balance.yml
 #   make test    install everything and run every test layer (sanity, units, lint, docs, integration)
 #   make bench   planner benchmarks (table + JSON under benchmarks/results/)
+#   make replay  PlanetLab days replayed beside CloudSim's figures [DAY=<file.csv.gz>] [RULES=cloudsim|real|both]
 #   make cloud-up | cloud-down | cloud-reset | cloud-status   the local cloud on its own
 SHELL := /bin/bash
 LEVELLER_HOME ?= $(HOME)/.cache/cloudops-leveller
@@ -13,11 +14,11 @@ export LEVELLER_HOME
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help deps link demo test sanity units lint docs-lint integration bench \
+.PHONY: help deps link demo test sanity units lint docs-lint integration bench replay \
         cloud-install cloud-up cloud-down cloud-reset cloud-status libvirt-install clean
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 deps:
 	@bash scripts/install-tools.sh
@@ -62,6 +63,16 @@ sanity units lint docs-lint integration: deps
 
 bench: deps
 	@bash benchmarks/run.sh $(BENCH_ARGS)
+
+# The PlanetLab replay (benchmarks/replay/): every day file in PLANETLAB_DIR, or DAY=<file>;
+# RULES=cloudsim (default), real or both; POLICIES=dvfs,thr-mmt-0.8,lr-mmt-1.2 (default).
+# Standard library only, so it needs no venv; JSON under benchmarks/results/replay-*.json.
+PLANETLAB_DIR ?= $(LEVELLER_HOME)/data/planetlab
+RULES ?= cloudsim
+REPLAY_PY := $(if $(wildcard $(PY)),$(PY),python3)
+replay:
+	@PLANETLAB_DIR="$(PLANETLAB_DIR)" $(REPLAY_PY) benchmarks/replay/run_replay.py --rules $(RULES) \
+	  $(if $(DAY),--day $(DAY)) $(if $(POLICIES),--policies $(POLICIES)) --check
 
 clean:
 	rm -rf tests/output reports benchmarks/results/*.json

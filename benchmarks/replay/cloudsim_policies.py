@@ -62,6 +62,10 @@ class StaticThreshold(object):
         self.threshold = threshold
         self.name = "THR-%s" % threshold
 
+    def inline(self):
+        """(use the prediction?, threshold, safety) for PlanState.find."""
+        return False, self.threshold, None
+
     def prepare(self, state):
         pass
 
@@ -93,6 +97,11 @@ class LocalRegression(object):
                 pred[vm.index] = vm.mips * (w[0] * h[0] + w[1] * h[1] + w[2] * h[2] + w[3] * h[3]
                                             + w[4] * h[4] + w[5] * h[5] + w[6] * h[6] + w[7] * h[7]
                                             + w[8] * h[8] + w[9] * h[9])
+
+    def inline(self):
+        if not self.ready:
+            return self.fallback.inline()
+        return True, None, self.safety
 
     def over(self, state, h):
         if not self.ready or not state.hvms[h]:
@@ -157,6 +166,12 @@ class PlanState(object):
         for h in self.busy:
             self.is_busy[h] = True
         self.kinds = sorted(set(self.kind))
+        # real rules: the used hosts with room for each RAM size, so find() visits only those
+        self.fit = {}
+        if self.ram_check:
+            for size in sorted(set(vm.ram_mb for vm in rp.vms)):
+                self.fit[size] = [h for h in self.busy if self.ramfree[h] >= size]
+            self.fit_sets = dict((size, set(hs)) for size, hs in self.fit.items())
         self.blank_by_kind = dict((k, [h for h in range(n) if self.kind[h] == k]) for k in self.kinds)
 
     def modes(self, h):
@@ -205,6 +220,22 @@ class PlanState(object):
         if not self.is_busy[h]:
             self.is_busy[h] = True
             bisect.insort(self.busy, h)
+        self._refit(h)
+
+    def _refit(self, h):
+        """Keep h in the fit lists of the RAM sizes it has room for (real rules)."""
+        if not self.fit or not self.is_busy[h]:
+            return
+        room = self.ramfree[h]
+        for size, hosts in self.fit.items():
+            members = self.fit_sets[size]
+            if room >= size:
+                if h not in members:
+                    members.add(h)
+                    bisect.insort(hosts, h)
+            elif h in members:
+                members.discard(h)
+                del hosts[bisect.bisect_left(hosts, h)]
 
     def destroy(self, h, vm):
         self.hvms[h].remove(vm)
@@ -212,6 +243,7 @@ class PlanState(object):
         if self.bw_check:
             self.bwfree[h] += BW_PER_VM
         self.recompute(h)
+        self._refit(h)
 
     def find(self, vm, demand, excluded, blanks=True):
         """CloudSim's findHostForVm: the host whose power rises least; None when none fits.
@@ -229,19 +261,26 @@ class PlanState(object):
         ramfree = self.ramfree
         ram_check = self.ram_check
         ram = vm.ram_mb
-        over_with = self.test.over_with
+        use_pred, threshold, safety = self.test.inline()
+        extra = self.pred[vm.index] if use_pred else self.req[vm.index]
         bw_check = self.bw_check
         hvms = self.hvms
         util = self.util
-        for h in self.busy:
+        sums = self.predsum if use_pred else self.reqsum
+        for h in (self.fit.get(ram, self.busy) if ram_check else self.busy):
             if h in excluded or core[h] < demand or avail[h] < demand:
                 continue
             if ram_check and ramfree[h] < ram:
                 continue
             if bw_check and self.bwfree[h] < BW_PER_VM:
                 continue
-            if salloc[h] != 0 and over_with(self, h, vm):
-                continue
+            if salloc[h] != 0:
+                # the policy's test with the VM added (isHostOverUtilizedAfterAllocation)
+                if use_pred:
+                    if (sums[h] + extra) / total[h] * safety >= 1:
+                        continue
+                elif (sums[h] + extra) / total[h] > threshold:
+                    continue
             u = (salloc[h] + demand) / total[h]
             diff = models[h].power(u if u <= 1 else 1.0) - pnow[h]
             if diff < best_diff:

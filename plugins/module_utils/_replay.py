@@ -19,7 +19,8 @@ What it measures (``Replay.run`` returns them in one dict):
 - ``pdm``: the CPU the VMs asked for but did not get while migrating, over all the CPU they
   asked for (``mips_s_lost_to_migration`` is the numerator); ``slav`` = slatah x pdm;
 - ``active_hosts_mean`` (active host-time over the measured time), ``vms_deleted``,
-  ``plan_seconds`` (time spent in the planners), ``refused_moves``, ``ram_peak_ratio``.
+  ``plan_seconds`` (time spent in the planners), ``refused_moves``, ``ram_peak_ratio``,
+  ``wall_seconds`` and ``cpu_seconds`` of the whole replay.
 
 **The model, and which part of CloudSim 3.0.3 each rule reproduces.** The reference figures of
 the PlanetLab benchmark come from CloudSim's power package (``PowerDatacenter``,
@@ -138,8 +139,9 @@ class PowerModel(object):
         points = self.points
         if math.fmod(utilization, 0.1) == 0:
             return points[int(utilization * 10)]
-        low = int(math.floor(utilization * 10))
-        high = int(math.ceil(utilization * 10))
+        scaled = utilization * 10
+        low = int(scaled)  # floor and ceil of a non-negative number, as CloudSim takes them
+        high = low if scaled == low else low + 1
         delta = (points[high] - points[low]) / 10
         return points[low] + delta * (utilization - low / 10.0) * 100
 
@@ -666,6 +668,7 @@ class Replay(object):
     def run(self):
         """Replay the whole series; returns the metrics dict."""
         wall = time.perf_counter()
+        cpu = time.process_time()
         self._place()
         end = self.samples * self.interval
         ticks = self._ticks()
@@ -679,9 +682,9 @@ class Replay(object):
         if not self.rules.cloudsim_clock:
             self.now = end
             self._refresh_all(end)
-        return self.results(time.perf_counter() - wall)
+        return self.results(time.perf_counter() - wall, time.process_time() - cpu)
 
-    def results(self, wall_seconds=None):
+    def results(self, wall_seconds=None, cpu_seconds=None):
         # close the per-VM records still open is not done: CloudSim never closes them either
         slatah = self.violation_time / self.active_time if self.active_time else 0.0
         pdm = self.vm_lost_migration / self.vm_requested if self.vm_requested else 0.0
@@ -716,6 +719,7 @@ class Replay(object):
             "plan_runs": dict(self.plan_runs),
             "ticks": self.ticks,
             "wall_seconds": wall_seconds,
+            "cpu_seconds": cpu_seconds,
         }
 
     def _measured_seconds(self):
