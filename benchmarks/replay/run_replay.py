@@ -65,7 +65,7 @@ import check_replay  # noqa: E402
 
 REFERENCE = os.path.join(HERE, "reference.json")
 KEYS = ("energy_kwh", "migrations", "slatah", "pdm", "slav", "max_migrations_per_vm", "ping_pong",
-        "plan_seconds", "wall_seconds")
+        "plan_seconds", "wall_seconds", "cpu_seconds")
 
 
 def data_dir(given):
@@ -159,7 +159,7 @@ def _fmt_pct(value):
 def table(rows):
     header = ("day", "rules", "policy", "energy kWh", "CloudSim", "diff", "migrations", "CloudSim",
               "diff", "SLATAH %", "CloudSim", "PDM %", "CloudSim", "SLAV %", "CloudSim",
-              "max/VM", "ping-pong", "plan s", "wall s")
+              "max/VM", "ping-pong", "plan s", "wall s", "cpu s")
     lines = [header]
     for r in rows:
         c = r.get("cloudsim") or {}
@@ -176,7 +176,7 @@ def table(rows):
             "%.4f" % (r["pdm"] * 100), ref("pdm", 100, "%.4f"),
             "%.5f" % (r["slav"] * 100), ref("slav", 100, "%.5f"),
             "%d" % r["max_migrations_per_vm"], "%d" % r["ping_pong"],
-            "%.1f" % r["plan_seconds"], "%.1f" % r["wall_seconds"]))
+            "%.1f" % r["plan_seconds"], "%.1f" % r["wall_seconds"], "%.1f" % r["cpu_seconds"]))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = []
     for number, line in enumerate(lines):
@@ -195,7 +195,7 @@ def headline(runs, name):
             "rules": sorted(set(r["rules"] for r in chosen))}
     for key in ("energy_kwh", "migrations", "ping_pong", "plan_seconds", "gib_moved"):
         line[key] = sum(r[key] for r in chosen)
-    for key in ("max_migrations_per_vm", "wall_seconds"):
+    for key in ("max_migrations_per_vm", "wall_seconds", "cpu_seconds"):
         line[key] = max(r[key] for r in chosen)
     for key in ("slatah", "pdm", "slav"):
         line[key] = sum(r[key] for r in chosen) / len(chosen)

@@ -254,7 +254,7 @@ class Vm(object):
 
     __slots__ = ("index", "name", "kind", "mips", "ram_mb", "trace", "slope", "host", "in_migration",
                  "pending", "alive", "req", "hist", "e_time", "e_alloc", "e_req", "e_mig", "moves",
-                 "left", "pred")
+                 "left", "landed")
 
     def __init__(self, index, name, kind, mips, ram_mb, trace, interval):
         self.index = index
@@ -279,7 +279,7 @@ class Vm(object):
         self.e_mig = False
         self.moves = 0
         self.left = {}
-        self.pred = 0.0
+        self.landed = None
 
     def utilization_at(self, t, interval):
         """trace(t), as UtilizationModelPlanetLabInMemory.getUtilization computes it."""
@@ -569,6 +569,7 @@ class Replay(object):
         target.vms.remove(vm)
         target.vms.append(vm)
         vm.host = target
+        vm.landed = t
         vm.pending -= 1
         # Under CloudSim rules a VM may have a second move of the same plan still in flight.
         vm.in_migration = vm.pending > 0
@@ -725,3 +726,91 @@ class Replay(object):
     def _measured_seconds(self):
         ticks = self._ticks()
         return self.last_refresh - ticks[0] if ticks else 0.0
+
+
+# ---------------------------------------------------------------------- the collection's strategies
+
+class StrategyPolicy(object):
+    """A strategy of the collection (``make_plan``) run on a Snapshot of the simulated cloud.
+
+    The snapshot says what a gatherer would: every host with its capacity and measured CPU
+    load, every VM as an instance with its flavor, measured CPU load and ``last_moved_at`` (when
+    it last landed). CPU is counted in MIPS ("vCPUs" of 1 MIPS, so hosts of different speeds
+    compare), with ``cpu_ratio`` as the vCPU allocation ratio; a host's load is what its VMs ask
+    for over its MIPS (at most 1), a VM's load is its demand over its MIPS. RAM: the flavor's
+    RAM against the host's, allocation ratio ``memory_ratio`` -- by default 1.0 under rules that
+    enforce RAM on every move, and the schema's largest (RAM never binds) under CloudSim rules.
+    VMs migrating at the tick are listed with status MIGRATING, so the planner leaves them be.
+    The plan's waves become the engine's waves.
+    """
+
+    def __init__(self, strategy, params=None, name=None, cpu_ratio=16.0, memory_ratio=None,
+                 epoch="2026-01-01T00:00:00+00:00"):
+        self.strategy = strategy
+        self.params = dict(params or {})
+        self.name = name or strategy
+        self.cpu_ratio = cpu_ratio
+        self.memory_ratio = memory_ratio
+        self.epoch = epoch
+        self.last_plan = None
+
+    def snapshot(self, rp, now):
+        """The Snapshot of the simulated cloud at ``now``."""
+        import datetime
+        from ansible_collections.cloudops.leveller.plugins.module_utils import _snapshot as snap
+
+        start = snap.parse_time(self.epoch)
+
+        def stamp(seconds):
+            return (start + datetime.timedelta(seconds=seconds)).isoformat()
+
+        memory_ratio = self.memory_ratio
+        if memory_ratio is None:
+            memory_ratio = 1.0 if rp.rules.ram_every_move else 1000.0
+        hosts = []
+        for host in rp.hosts:
+            demand = 0.0
+            for vm in host.vms:
+                if vm not in host.incoming:
+                    demand += vm.req
+            hosts.append(snap.Host(
+                name=host.name, hypervisor_hostname=host.name,
+                capacity=snap.Resources(host.mips, host.ram_mb, 0),
+                allocation_ratio=snap.Resources(self.cpu_ratio, memory_ratio, 1.0),
+                load=snap.Load(min(1.0, demand / host.mips), None), load_source="libvirt"))
+        instances = []
+        used = [[0.0, 0.0, 0] for _ in rp.hosts]
+        for vm in rp.vms:
+            if not vm.alive or vm.host is None:
+                continue
+            instances.append(snap.Instance(
+                id="vm-%05d" % vm.index, name=vm.name, host=vm.host.name,
+                flavor=snap.Resources(vm.mips, vm.ram_mb, 0), flavor_name="type-%d" % vm.kind,
+                status="MIGRATING" if vm.in_migration else "ACTIVE",
+                load=snap.Load(min(1.0, max(0.0, vm.req / vm.mips)), None),
+                last_moved_at=stamp(vm.landed) if vm.landed is not None else None))
+            held = used[vm.host.index]
+            held[0] += vm.mips
+            held[1] += vm.ram_mb
+            held[2] += 1
+        for host in rp.hosts:
+            for vm in host.incoming:  # a VM in flight holds its flavor on both hosts
+                used[host.index][0] += vm.mips
+                used[host.index][1] += vm.ram_mb
+        for host, (cpu, ram, count) in zip(hosts, used):
+            host.used = snap.Resources(cpu, ram, 0)
+            host.instances = count
+        return snap.Snapshot(taken_at=stamp(now), hosts=hosts, instances=instances,
+                             sources={"weights": {"cpu": 1.0, "memory": 0.0}})
+
+    def plan(self, rp, now):
+        from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan
+
+        snapshot = self.snapshot(rp, now)
+        plan = make_plan(snapshot, self.strategy, self.params)
+        self.last_plan = plan
+        host_index = dict((host.name, host.index) for host in rp.hosts)
+        moves = []
+        for move in plan.moves:
+            moves.append((int(move.instance[3:]), host_index[move.destination], move.wave))
+        return moves
