@@ -26,9 +26,8 @@ def schedule(name):
         return placement, [
             replay.Every(replay.StrategyPolicy("overload", {"threshold": 0.8, "max_moves": 0}),
                          0.0, "overload"),
-            replay.Every(replay.StrategyPolicy("consolidate", {"max_load_after": 0.8,
-                                                                "max_moves": 0}),
-                         3600.0, "consolidate"),
+            replay.Every(replay.StrategyPolicy(
+                "consolidate", {"max_load_after": 0.8, "max_moves": 0}), 3600.0, "consolidate"),
         ]
     raise ValueError("unknown schedule %r (leveller-simple)" % name)
 
