@@ -45,6 +45,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+import math
 
 from ansible_collections.cloudops.leveller.plugins.module_utils import _replay as replay
 
@@ -128,6 +129,7 @@ class PlanState(object):
         self.core = [h.core_mips for h in hosts]
         self.kind = [h.kind for h in hosts]
         self.models = [h.model for h in hosts]
+        self.points = [h.model.points for h in hosts]
         self.ram_check = instantiating or rp.rules.ram_every_move
         self.bw_check = instantiating
         self.instantiating = instantiating
@@ -267,6 +269,8 @@ class PlanState(object):
         hvms = self.hvms
         util = self.util
         sums = self.predsum if use_pred else self.reqsum
+        points_of = self.points
+        fmod = math.fmod
         for h in (self.fit.get(ram, self.busy) if ram_check else self.busy):
             if h in excluded or core[h] < demand or avail[h] < demand:
                 continue
@@ -282,7 +286,18 @@ class PlanState(object):
                 elif (sums[h] + extra) / total[h] > threshold:
                     continue
             u = (salloc[h] + demand) / total[h]
-            diff = models[h].power(u if u <= 1 else 1.0) - pnow[h]
+            if u > 1:
+                u = 1.0
+            # PowerModelSpecPower.getPower inlined (the same arithmetic as PowerModel.power)
+            points = points_of[h]
+            if fmod(u, 0.1) == 0:
+                power = points[int(u * 10)]
+            else:
+                scaled = u * 10
+                low = int(scaled)
+                high = low if scaled == low else low + 1
+                power = points[low] + (points[high] - points[low]) / 10 * (u - low / 10.0) * 100
+            diff = power - pnow[h]
             if diff < best_diff:
                 best_diff = diff
                 best = h
