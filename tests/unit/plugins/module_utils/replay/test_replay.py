@@ -342,3 +342,34 @@ def test_cloudsim_first_fit_and_power_aware_placement():
     test = cloudsim_policies.StaticThreshold(0.8)
     assert cloudsim_policies.PowerAwarePlacement(test).place(rp) == [1, 3, 0]
     assert math.isfinite(G5.power(500 / 5320.0))
+
+
+# ---------------------------------------------------------------- schedule triggers
+
+class Count(object):
+    name = "count"
+
+    def __init__(self):
+        self.times = []
+
+    def plan(self, rp, now):
+        self.times.append(now)
+        return []
+
+
+def test_every_runs_at_the_first_tick_then_each_period():
+    counter = Count()
+    rp = replay.Replay([host(0)], [vm(0, [0.5] * 13)], Fixed([0]), [replay.Every(counter, 900.0)],
+                       replay.REAL, INTERVAL)
+    rp.run()
+    assert counter.times == [0.0, 900.0, 1800.0, 2700.0, 3600.0]
+
+
+def test_below_runs_only_when_the_mean_utilisation_is_under_the_level():
+    counter = Count()
+    trace = [0.9, 0.9, 0.1, 0.1, 0.9, 0.1]
+    rp = replay.Replay([host(0)], [vm(0, trace, mips=2000)], Fixed([0]),
+                       [replay.Below(counter, 0.5)], replay.REAL, INTERVAL)
+    result = rp.run()
+    assert counter.times == [600.0, 900.0, 1500.0]
+    assert result["plan_runs"] == {"count": 3}
