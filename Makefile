@@ -3,6 +3,7 @@
 #   make test    install everything and run every test layer (sanity, units, lint, docs, ee, integration)
 #   make bench   planner benchmarks (table + JSON under benchmarks/results/)
 #   make ee      the AWX execution environment's build context (tests/output/ee/context), for ansible-builder build
+#   make replay  PlanetLab days replayed beside CloudSim's figures [DAY=<file.csv.gz>] [RULES=cloudsim|real|both]
 #   make cloud-up | cloud-down | cloud-reset | cloud-status   the local cloud on its own
 SHELL := /bin/bash
 LEVELLER_HOME ?= $(HOME)/.cache/cloudops-leveller
@@ -14,7 +15,7 @@ export LEVELLER_HOME
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help deps link demo test sanity units lint docs-lint ee integration bench \
+.PHONY: help deps link demo test sanity units lint docs-lint ee integration bench replay \
         cloud-install cloud-up cloud-down cloud-reset cloud-status libvirt-install clean
 
 help:
@@ -68,6 +69,16 @@ ee: deps
 
 bench: deps
 	@bash benchmarks/run.sh $(BENCH_ARGS)
+
+# The PlanetLab replay (benchmarks/replay/): every day file in PLANETLAB_DIR, or DAY=<file>;
+# RULES=cloudsim (default), real or both; POLICIES=dvfs,thr-mmt-0.8,lr-mmt-1.2 (default).
+# Standard library only, so it needs no venv; JSON under benchmarks/results/replay-*.json.
+PLANETLAB_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/data/planetlab)) $(LEVELLER_HOME)/data/planetlab)
+RULES ?= cloudsim
+REPLAY_PY := $(if $(wildcard $(PY)),$(PY),python3)
+replay:
+	@PLANETLAB_DIR="$(PLANETLAB_DIR)" $(REPLAY_PY) benchmarks/replay/run_replay.py --rules $(RULES) \
+	  $(if $(DAY),--day $(DAY)) $(if $(POLICIES),--policies $(POLICIES)) --check
 
 clean:
 	rm -rf tests/output reports benchmarks/results/*.json

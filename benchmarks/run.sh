@@ -7,6 +7,9 @@
 # The Watcher 17 side-by-side needs $LEVELLER_HOME/watcher-venv: when it is missing this script
 # makes it with benchmarks/watcher/setup.sh (python-watcher from PyPI, pinned); set
 # LEVELLER_WATCHER_SETUP=0 to skip that (the comparison is then skipped, and says so).
+# The PlanetLab replay (benchmarks/replay/run_replay.py, both rule sets, about 2 minutes) runs
+# last when day files are in $PLANETLAB_DIR (default $LEVELLER_HOME/data/planetlab); --no-replay
+# skips it.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 LEVELLER_HOME=${LEVELLER_HOME:-$HOME/.cache/cloudops-leveller}
@@ -26,9 +29,9 @@ if [ "${LEVELLER_WATCHER_SETUP:-1}" != 0 ] && [ ! -x "$WATCHER_VENV/bin/python" 
   fi
 fi
 export LEVELLER_HOME WATCHER_VENV
-args=(); optimum=1
+args=(); optimum=1; replay=1
 for a in "$@"; do
-  case $a in --no-optimum) optimum=0 ;; *) args+=("$a") ;; esac
+  case $a in --no-optimum) optimum=0 ;; --no-replay) replay=0 ;; *) args+=("$a") ;; esac
 done
 export PYTHONPATH=$COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}
 rc=0
@@ -50,5 +53,21 @@ if [ $optimum = 1 ]; then
   fi
 else
   echo "optimum comparisons skipped (--no-optimum)"
+fi
+if [ -z "${PLANETLAB_DIR:-}" ]; then
+  # The traces ship beside the checkout (../shared/data/planetlab), else in $LEVELLER_HOME/data.
+  PLANETLAB_DIR=$LEVELLER_HOME/data/planetlab
+  [ -d "$TOP/../shared/data/planetlab" ] && PLANETLAB_DIR=$(cd "$TOP/../shared/data/planetlab" && pwd)
+fi
+if [ $replay = 1 ]; then
+  if compgen -G "$PLANETLAB_DIR/*.csv.gz" >/dev/null; then
+    echo
+    echo "PlanetLab replay beside CloudSim 3.0.3 (benchmarks/replay/run_replay.py)"
+    "$PYTHON" benchmarks/replay/run_replay.py --data-dir "$PLANETLAB_DIR" --rules both --check || rc=$?
+  else
+    echo "PlanetLab replay skipped: no day files (*.csv.gz) in $PLANETLAB_DIR (set PLANETLAB_DIR)"
+  fi
+else
+  echo "PlanetLab replay skipped (--no-replay)"
 fi
 exit $rc
