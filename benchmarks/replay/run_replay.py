@@ -206,7 +206,7 @@ def headline(runs, name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--day", action="append", default=[],
                         help="a day file (path, or name in the data dir); repeatable; default all")
     parser.add_argument("--data-dir", default=None)

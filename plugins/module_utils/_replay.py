@@ -588,7 +588,7 @@ class Replay(object):
                 self._refresh_all(t)
             touched = []
             while events and events[0][0] == t:
-                _, _, vm, target = heapq.heappop(events)
+                vm, target = heapq.heappop(events)[2:]
                 holder = self._land(vm, target, t)
                 for host in (holder, target):
                     if host is not None and host not in touched:
@@ -647,7 +647,7 @@ class Replay(object):
         ticks = []
         if self.rules.cloudsim_clock:
             t = 0.1
-            for _ in range(1, self.samples):
+            for _sample in range(1, self.samples):
                 t = t + self.interval
                 ticks.append(t)
         else:
@@ -779,7 +779,7 @@ class StrategyPolicy(object):
                 allocation_ratio=snap.Resources(self.cpu_ratio, memory_ratio, 1.0),
                 load=snap.Load(min(1.0, demand / host.mips), None), load_source="libvirt"))
         instances = []
-        used = [[0.0, 0.0, 0] for _ in rp.hosts]
+        used = [[0.0, 0.0, 0] for _host in rp.hosts]
         for vm in rp.vms:
             if not vm.alive or vm.host is None:
                 continue

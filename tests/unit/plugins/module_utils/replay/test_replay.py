@@ -115,7 +115,7 @@ def test_allocation_caps_a_vm_at_one_core_and_scales_when_overcommitted():
 
 
 def test_allocation_during_a_migration_90_10():
-    allocs, _ = replay.allocation(2000.0, 1000.0, [500.0, 400.0], [1, 2])
+    allocs = replay.allocation(2000.0, 1000.0, [500.0, 400.0], [1, 2])[0]
     assert allocs == [pytest.approx(450.0), pytest.approx(40.0)]
 
 
@@ -138,7 +138,7 @@ def test_real_rules_measure_the_whole_series():
     samples = 6
     h = host(0)
     v = vm(0, [0.5] * samples, mips=1000)
-    _, result = run([h], [v], [0], rules=replay.REAL)
+    result = run([h], [v], [0], rules=replay.REAL)[1]
     assert result["energy_kwh"] * 3.6e6 == pytest.approx(G4.power(0.25) * samples * 300.0)
 
 
@@ -163,7 +163,7 @@ def test_zero_mips_vm_is_deleted_under_cloudsim_rules_only():
 
 def test_one_zero_sample_is_not_enough():
     trace = [0.5, 0.0, 0.4, 0.0, 0.4]
-    _, result = run([host(0)], [vm(0, trace)], [0])
+    result = run([host(0)], [vm(0, trace)], [0])[1]
     assert result["vms_deleted"] == 0
 
 
@@ -194,7 +194,7 @@ def test_energy_during_a_migration_counts_both_hosts():
     samples = 3
     hosts = [host(0), host(1)]
     vms = [vm(0, [0.5] * samples, mips=1000, ram=870)]
-    _, result = run(hosts, vms, [0], moves_at={0: [(0, 1)]})
+    result = run(hosts, vms, [0], moves_at={0: [(0, 1)]})[1]
     seconds = 870 / 62.5
     u = 500.0 / 2000.0
     # host 0: full share until the VM lands, then trapezoid down to 0 %; host 1: 10 % during
@@ -207,14 +207,14 @@ def test_energy_during_a_migration_counts_both_hosts():
 def test_slatah_counts_an_overcommitted_host_and_the_core_cap():
     samples = 4
     # three VMs of 800 MIPS on a 2 x 1000 host: overcommitted all the time
-    _, result = run([host(0)], [vm(i, [1.0] * samples, mips=800) for i in range(3)], [0, 0, 0])
+    result = run([host(0)], [vm(i, [1.0] * samples, mips=800) for i in range(3)], [0, 0, 0])[1]
     assert result["slatah"] == pytest.approx(1.0)
     assert result["pdm"] == 0  # no migration
     # one VM asking 1,500 MIPS on 1,000 MIPS cores: capped, hence short
-    _, result = run([host(0)], [vm(0, [1.0] * samples, mips=1500)], [0])
+    result = run([host(0)], [vm(0, [1.0] * samples, mips=1500)], [0])[1]
     assert result["slatah"] == pytest.approx(1.0)
     # within capacity and under the core: never short
-    _, result = run([host(0)], [vm(0, [0.9] * samples, mips=1000)], [0])
+    result = run([host(0)], [vm(0, [0.9] * samples, mips=1000)], [0])[1]
     assert result["slatah"] == 0
 
 
@@ -222,7 +222,7 @@ def test_ping_pong_counts_a_move_back_within_the_window():
     samples = 6
     hosts = [host(0), host(1)]
     vms = [vm(0, [0.5] * samples)]
-    _, result = run(hosts, vms, [0], moves_at={0: [(0, 1)], 1: [(0, 0)], 2: [(0, 1)]})
+    result = run(hosts, vms, [0], moves_at={0: [(0, 1)], 1: [(0, 0)], 2: [(0, 1)]})[1]
     assert result["migrations"] == 3
     assert result["ping_pong"] == 2
     assert result["max_migrations_per_vm"] == 3
@@ -244,7 +244,7 @@ def test_real_rules_refuse_a_move_that_breaks_ram():
 def test_waves_start_when_the_wave_before_has_landed():
     hosts = [host(0), host(1), host(2)]
     vms = [vm(0, [0.2] * 4, ram=1740), vm(1, [0.2] * 4, ram=613)]
-    rp, _ = run(hosts, vms, [0, 0], moves_at={0: [(0, 1, 1), (1, 2, 2)]})
+    rp = run(hosts, vms, [0, 0], moves_at={0: [(0, 1, 1), (1, 2, 2)]})[0]
     starts = [e for e in rp.log if e[0] == "start"]
     assert [e[2] for e in starts] == [0, 1]
     assert starts[1][1] == pytest.approx(starts[0][5])  # wave 2 starts when wave 1 lands
@@ -275,7 +275,7 @@ class RandomMoves(object):
 
     def plan(self, rp, now):
         moves = []
-        for _ in range(2):
+        for _round in range(2):
             if not self.draws:
                 break
             v, h = self.draws.pop()
