@@ -206,7 +206,7 @@ def allocation(total, core, demands, modes):
             else:
                 result.append(capped)
         return result, available
-    factor = total / sum(n for _, n, _ in needs)
+    factor = total / sum(need[1] for need in needs)
     for capped, need, mode in needs:
         if mode == 1:
             result.append(math.floor(capped * factor * MIGRATION_SOURCE_SHARE))
