@@ -18,8 +18,9 @@ import os
 
 import pytest
 
+from ansible_collections.cloudops.leveller.plugins.module_utils import _run_metrics
 from ansible_collections.cloudops.leveller.plugins.modules import (
-    evacuate_host, hypervisor_load_info, level_plan, live_migrate)
+    evacuate_host, hypervisor_load_info, level_plan, live_migrate, run_metrics)
 from ansible_collections.cloudops.leveller.tests.unit.plugins.modules.module_runner import module_runner
 from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.planner.cloud import (
     group, host, instance, snapshot,
@@ -185,6 +186,34 @@ case(HLI, "sources without nova or libvirt", {"sources": ["prometheus"]}, ["sour
 case(HLI, "unknown source", {"sources": ["nova", "snmp"]}, ["sources", "snmp"])
 case(HLI, "dest in a missing folder", {"dest": "no/such/folder/snap.json"}, ["dest", "its directory does not exist"])
 
+# ---------------------------------------------------------------- run_metrics
+RM = run_metrics
+PUSH = {"playbook": "balance", "pushgateway_url": "http://pushgateway.test:9091"}
+case(RM, "no target", {"playbook": "balance"}, ["pushgateway_url or textfile_dir: give at least one"])
+case(RM, "playbook with a slash", dict(PUSH, playbook="../balance"), ["playbook: '../balance' is not a usable label"])
+case(RM, "plan move with an extra dest", dict(PUSH, plan=plan([move(dest="c3")])),
+     ["plan.moves[0].dest: unknown key", "did you mean destination?"])
+case(RM, "plan spread as a string", dict(PUSH, plan=plan(before={"hosts": {}, "spread": "wide"})),
+     ["plan.before.spread: expected"])
+SPREAD = {"max": 1.0, "min": 0.5, "ratio": 1.0, "stddev": 0.2, "mean": 0.7, "active_hosts": 2}
+case(RM, "measured with a typo", dict(PUSH, measured={"hosts": {}, "spread": dict(SPREAD, stdev=0.1)}),
+     ["measured.spread.stdev: unknown key", "did you mean stddev?"])
+case(RM, "unknown move result", dict(PUSH, result={"moves": [{"instance": "u1", "result": "teleported"}]}),
+     ["result.moves[0].result: unknown result 'teleported'"])
+case(RM, "negative seconds", dict(PUSH, result={"moves": [{"instance": "u1", "result": "moved", "seconds": -1}]}),
+     ["result.moves[0].seconds: expected a number of seconds"])
+case(RM, "reserved label", dict(PUSH, labels={"state": "x"}), ["labels: state is a label of the metrics themselves"])
+case(RM, "bad label name", dict(PUSH, labels={"cloud-name": "x"}), ["labels: 'cloud-name' is not a Prometheus label name"])
+case(RM, "empty label value", dict(PUSH, labels={"cloud": ""}), ["labels.cloud: expected a non-empty string"])
+case(RM, "URL not http", dict(PUSH, pushgateway_url="pushgateway:9091"), ["pushgateway_url", "is not an http(s) URL"])
+case(RM, "URL of a group", dict(PUSH, pushgateway_url="http://pg:9091/metrics/job/x"),
+     ["pushgateway_url: give the base URL (http://pg:9091 without /metrics/...)"])
+case(RM, "URL from the environment not http", {"playbook": "balance"}, ["pushgateway_url", "is not an http(s) URL"],
+     env={"LEVELLER_PUSHGATEWAY_URL": "ftp://pg"})
+case(RM, "token and username", dict(PUSH, username="u", token="t"), ["mutually exclusive", "username", "token"])
+case(RM, "timeout 0", dict(PUSH, timeout=0), ["timeout: expected a positive number of seconds"])
+case(RM, "unknown option", dict(PUSH, gateway="x"), ["Unsupported parameters", "gateway"])
+
 
 @pytest.fixture
 def tripwire(monkeypatch):
@@ -201,8 +230,19 @@ def tripwire(monkeypatch):
         calls.append("gather")
         raise AssertionError("the module gathered before refusing bad input")
     monkeypatch.setattr(hypervisor_load_info.gather_mod, "gather", gather)
+
+    def session():
+        calls.append("pushgateway")
+        raise AssertionError("run_metrics opened an HTTP session before refusing bad input")
+
+    def write(*args):
+        calls.append("textfile")
+        raise AssertionError("run_metrics wrote a textfile before refusing bad input")
+    monkeypatch.setattr(_run_metrics.requests, "Session", session)
+    monkeypatch.setattr(_run_metrics, "write_textfile", write)
     for var in ("PROMETHEUS_QUERY_URL", "PROMETHEUS_CPU_USED", "PROMETHEUS_MEM_USED", "OS_LIMIT_TO_AZ",
-                "PROMETHEUS_METRIC_WEIGHT_MEM", "PROMETHEUS_METRIC_WEIGHT_CPU", "LEVELLER_PROMETHEUS_URL"):
+                "PROMETHEUS_METRIC_WEIGHT_MEM", "PROMETHEUS_METRIC_WEIGHT_CPU", "LEVELLER_PROMETHEUS_URL",
+                "LEVELLER_PUSHGATEWAY_URL"):
         monkeypatch.delenv(var, raising=False)
     return calls
 
@@ -238,7 +278,7 @@ def test_bad_input_fails_before_anything_changes(monkeypatch, tmp_path, tripwire
 
 def test_the_suite_covers_every_module_with_forty_kinds_or_more():
     modules = set(c.values[0] for c in CASES)
-    assert modules == set([level_plan, live_migrate, evacuate_host, hypervisor_load_info])
+    assert modules == set([level_plan, live_migrate, evacuate_host, hypervisor_load_info, run_metrics])
     assert len(CASES) >= 40
 
 
