@@ -191,14 +191,25 @@ class Executor(object):
         self._total = len(moves)
         for i, move in enumerate(moves):
             move.index = i + 1
-        for wave in sorted(set(m.wave for m in moves)):
+        waves = sorted(set(m.wave for m in moves))
+        for wave in waves:
             batch = [m for m in moves if m.wave == wave]
             if self.stopped_by is not None:
                 for move in batch:
                     self._not_started(move)
                 continue
+            self._wave_line(wave, waves[-1], len(batch))
             self._run_wave(batch)
         return moves
+
+    def _wave_line(self, wave, last, count):
+        """A progress-log line as a wave starts (not a line of RV(progress), which has one per move)."""
+        if self._progress_cb is None:
+            return
+        try:
+            self._progress_cb('wave %s/%s: %d move(s)' % (wave, last, count))
+        except Exception:  # progress output must never break a run
+            pass
 
     def totals(self, moves):
         totals = dict((r.replace(' ', '_'), 0) for r in RESULTS)

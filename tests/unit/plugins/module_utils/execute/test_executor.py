@@ -414,7 +414,24 @@ def test_progress_callback_errors_do_not_break_a_run():
     clock, nova, ex = make(progress=cb)
     nova.add('a', 'c1')
     assert ex.run([Move('a', 'c1', 'c2')])[0].result == 'moved'
-    assert len(lines) == 1
+    assert lines == ['wave 1/1: 1 move(s)', '[1/1] wave 1 live vm-a (a) c1 -> c2: moved in 3.0 s']
+
+
+def test_a_progress_line_as_each_wave_starts_none_for_a_wave_that_never_starts():
+    """The progress log says when a wave starts; RV(progress) keeps one line per finished move."""
+    lines = []
+    clock, nova, ex = make(progress=lines.append, max_parallel=2, max_per_host=2)
+    for name in 'abc':
+        nova.add(name, 'c1')
+    nova.add('d', 'c1', behaviour='fail')
+    nova.add('e', 'c3')
+    ex.run([Move('a', 'c1', 'c2', wave=1), Move('b', 'c1', 'c2', wave=1), Move('c', 'c1', 'c2', wave=2),
+            Move('d', 'c1', 'c2', wave=2), Move('e', 'c3', 'c4', wave=3)])
+    waves = [line for line in lines if line.startswith('wave ')]
+    assert waves == ['wave 1/3: 2 move(s)', 'wave 2/3: 2 move(s)']  # wave 3 is skipped (on_failure=stop)
+    assert lines.index('wave 2/3: 2 move(s)') == 3  # after both moves of wave 1
+    assert all('wave 1 live' in line for line in lines[1:3])
+    assert not [line for line in ex.progress if line.startswith('wave ')] and len(ex.progress) == 5
 
 
 def test_summary_message():
