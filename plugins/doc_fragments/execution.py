@@ -42,8 +42,9 @@ options:
     default: 1
   progress_log:
     description:
-      - File to which one line per finished move is appended as it happens, so that
-        C(tail -f) shows a long run live. The same lines are returned in RV(progress).
+      - File to which one line per finished move (and one per wave as it starts) is appended as
+        it happens, so that C(tail -f) shows a long run live. The lines of finished moves are
+        returned in RV(progress). On the controller the job output shows them live too.
       - The file is created (or narrowed to) mode C(0600), as it names the cloud's instances; a
         missing folder is created C(0700). A file or folder that is a symlink is refused.
     type: path

@@ -380,6 +380,12 @@ progress:
   returned: always
   type: list
   elements: str
+progress_streamed:
+  description:
+    - True when the action plugin showed the progress lines in the job output while the module
+      ran (a task on the controller); absent otherwise.
+  returned: when the lines were streamed
+  type: bool
 remaining:
   description: Instances still on the host at the end, each with its id, name, status and reason.
   returned: always

@@ -110,9 +110,11 @@ options:
     type: bool
     default: true
 notes:
-  - Ansible shows a module's output only when it returns. To follow a long run, set
-    O(progress_log) and C(tail -f) the file; in AWX, run the task with C(async)/C(poll) and read
-    the file from a later task or the execution node. See the execution guide.
+  - When the task runs on the controller (C(localhost), a local connection), the collection's
+    action plugin shows each line of the progress log in the job output as it is written (each
+    wave start and each finished move), in C(ansible-playbook) and in AWX; RV(progress_streamed)
+    is then true. On a remote host, with C(async) or C(no_log), the output comes when the module
+    returns, and C(tail -f) on O(progress_log) follows the run. See the execution guide.
   - Needs admin credentials (live migration, services and Placement are admin APIs by default).
 seealso:
   - module: cloudops.leveller.level_plan
@@ -238,6 +240,12 @@ progress:
   type: list
   elements: str
   sample: ["[1/4] wave 1 live web-1 (0d3c44f8-...) compute1 -> compute3: moved in 1.6 s"]
+progress_streamed:
+  description:
+    - True when the action plugin showed the progress lines in the job output while the module
+      ran (a task on the controller); absent otherwise.
+  returned: when the lines were streamed
+  type: bool
 stopped_by:
   description: Name of the move that stopped the run (O(on_failure=stop)), else null.
   returned: always
