@@ -101,6 +101,15 @@ def schedule(name):
         ]
     if name == "leveller-frontier":
         return frontier()
+    if name.startswith("leveller-frontier:"):
+        # A variant for sweeps: leveller-frontier:threshold=1.0,percentile=80
+        values = {}
+        for item in name.split(":", 1)[1].split(","):
+            key, _sep, value = item.partition("=")
+            if key not in FRONTIER:
+                raise ValueError("unknown value %r (%s)" % (key, ", ".join(sorted(FRONTIER))))
+            values[key] = type(FRONTIER[key])(float(value))
+        return frontier(values)
     raise ValueError("unknown schedule %r (%s)" % (name, ", ".join(NAMES)))
 
 
