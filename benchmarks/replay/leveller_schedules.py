@@ -12,9 +12,11 @@ cloud. The strategies run unchanged through ``make_plan`` on a Snapshot of the s
   (ceiling 0.8, no move budget) every hour -- a first, untuned schedule.
 - ``leveller-frontier``: every VM reports the larger of its current demand and its p90 over
   the last hour (``StrategyPolicy(estimate=(90, 3600))``, past samples only); overload
-  (threshold 0.9, ``destination: fullest``, no cooldown) at every tick where a host's estimate
-  is above 0.9; consolidate (ceiling 0.9, cooldown 3600: hosts that received within the hour
-  are not emptied) every hour; no move budget and no wave limits. See FRONTIER for the values.
+  (threshold 0.9, ``destination: fullest``, cooldown 3600: a VM that moved within the hour
+  stays) at every tick where a host's estimate is above 0.9; consolidate (ceiling 0.9,
+  cooldown 3600: hosts that received within the hour are not emptied) every hour; no move
+  budget and no wave limits. See FRONTIER for the values; ``leveller-frontier:key=value+...``
+  runs a variant (for sweeps), e.g. ``leveller-frontier:percentile=80+threshold=1.0+ceiling=1.0``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,7 +34,7 @@ FRONTIER = {
     "ceiling": 0.9,          # consolidate's max_load_after (CPU; RAM see memory_full)
     "period": 3600.0,        # seconds between consolidate runs
     "cooldown": 3600,        # consolidate: hosts that received within this many seconds stay
-    "overload_cooldown": 0,  # overload: a VM that moved may be relieved again at once
+    "overload_cooldown": 3600,  # overload: a VM that moved within this many seconds stays
 }
 UNLIMITED_WAVES = {"max_moves": 0, "max_parallel": 100000, "max_per_host": 100000}
 
@@ -102,9 +104,10 @@ def schedule(name):
     if name == "leveller-frontier":
         return frontier()
     if name.startswith("leveller-frontier:"):
-        # A variant for sweeps: leveller-frontier:threshold=1.0,percentile=80
+        # A variant for sweeps: leveller-frontier:threshold=1.0+percentile=80 (POLICIES is
+        # comma-separated, hence the +)
         values = {}
-        for item in name.split(":", 1)[1].split(","):
+        for item in name.split(":", 1)[1].split("+"):
             key, _sep, value = item.partition("=")
             if key not in FRONTIER:
                 raise ValueError("unknown value %r (%s)" % (key, ", ".join(sorted(FRONTIER))))
