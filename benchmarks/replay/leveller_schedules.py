@@ -11,12 +11,15 @@ cloud. The strategies run unchanged through ``make_plan`` on a Snapshot of the s
 - ``leveller-simple``: overload (threshold 0.8, no move budget) every tick, consolidate
   (ceiling 0.8, no move budget) every hour -- a first, untuned schedule.
 - ``leveller-frontier``: every VM reports the larger of its current demand and its p90 over
-  the last hour (``StrategyPolicy(estimate=(90, 3600))``, past samples only); overload
-  (threshold 0.9, ``destination: fullest``, cooldown 3600: a VM that moved within the hour
-  stays) at every tick where a host's estimate is above 0.9; consolidate (ceiling 0.9,
-  cooldown 3600: hosts that received within the hour are not emptied) every hour; no move
-  budget and no wave limits. See FRONTIER for the values; ``leveller-frontier:key=value+...``
-  runs a variant (for sweeps), e.g. ``leveller-frontier:percentile=80+threshold=1.0+ceiling=1.0``.
+  the last hour (``StrategyPolicy(estimate=(90, 3600))``, past samples only); consolidate
+  (ceiling 0.9, cooldown 3600: hosts that received within the hour are not emptied) every
+  hour; overload (threshold 1.0, ``destination: fullest``, cooldown 3600) at every tick where a
+  host's estimate is above its capacity; no move budget and no wave limits. The snapshot
+  reports a host's load at most 1, so at threshold 1.0 overload plans but never moves: the
+  best point measured relieves nothing between consolidations (with threshold 0.9 the relief
+  cost more energy, migrations and SLAV than it saved; benchmarks/results/README.md).
+  See FRONTIER for the values; ``leveller-frontier:key=value+...`` runs a variant (for
+  sweeps), e.g. ``leveller-frontier:percentile=80+ceiling=1.0``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,7 +33,7 @@ import cloudsim_policies
 FRONTIER = {
     "percentile": 90,        # the demand estimate: max(current, this percentile of the window)
     "window": 3600.0,        # seconds of history of the estimate
-    "threshold": 0.9,        # overload's threshold (on the estimate)
+    "threshold": 1.0,        # overload's threshold (on the estimate; 1.0: never moves, see above)
     "ceiling": 0.9,          # consolidate's max_load_after (CPU; RAM see memory_full)
     "period": 3600.0,        # seconds between consolidate runs
     "cooldown": 3600,        # consolidate: hosts that received within this many seconds stay
