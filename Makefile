@@ -71,7 +71,7 @@ bench: deps
 	@bash benchmarks/run.sh $(BENCH_ARGS)
 
 # The PlanetLab replay (benchmarks/replay/): every day file in PLANETLAB_DIR, or DAY=<file>;
-# RULES=cloudsim (default), real or both; POLICIES=dvfs,thr-mmt-0.8,lr-mmt-1.2 (default).
+# RULES=cloudsim (default), real or both; POLICIES=dvfs,thr-mmt-0.8,lr-mmt-1.2,leveller-frontier (default).
 # Standard library only, so it needs no venv; JSON under benchmarks/results/replay-*.json.
 PLANETLAB_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/data/planetlab)) $(LEVELLER_HOME)/data/planetlab)
 RULES ?= cloudsim

@@ -10,6 +10,16 @@ cloud. The strategies run unchanged through ``make_plan`` on a Snapshot of the s
 
 - ``leveller-simple``: overload (threshold 0.8, no move budget) every tick, consolidate
   (ceiling 0.8, no move budget) every hour -- a first, untuned schedule.
+- ``leveller-frontier``: every VM reports the larger of its current demand and its p90 over
+  the last hour (``StrategyPolicy(estimate=(90, 3600))``, past samples only); consolidate
+  (ceiling 0.9, cooldown 3600: hosts that received within the hour are not emptied) every
+  hour; overload (threshold 1.0, ``destination: fullest``, cooldown 3600) at every tick where a
+  host's estimate is above its capacity; no move budget and no wave limits. The snapshot
+  reports a host's load at most 1, so at threshold 1.0 overload plans but never moves: the
+  best point measured relieves nothing between consolidations (with threshold 0.9 the relief
+  cost more energy, migrations and SLAV than it saved; benchmarks/results/README.md).
+  See FRONTIER for the values; ``leveller-frontier:key=value+...`` runs a variant (for
+  sweeps), e.g. ``leveller-frontier:percentile=80+ceiling=1.0``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +28,71 @@ __metaclass__ = type
 from ansible_collections.cloudops.leveller.plugins.module_utils import _replay as replay
 
 import cloudsim_policies
+
+# The parameters of leveller-frontier (the same for every day).
+FRONTIER = {
+    "percentile": 90,        # the demand estimate: max(current, this percentile of the window)
+    "window": 3600.0,        # seconds of history of the estimate
+    "threshold": 1.0,        # overload's threshold (on the estimate; 1.0: never moves, see above)
+    "ceiling": 0.9,          # consolidate's max_load_after (CPU; RAM see memory_full)
+    "period": 3600.0,        # seconds between consolidate runs
+    "cooldown": 3600,        # consolidate: hosts that received within this many seconds stay
+    "overload_cooldown": 3600,  # overload: a VM that moved within this many seconds stays
+}
+UNLIMITED_WAVES = {"max_moves": 0, "max_parallel": 100000, "max_per_host": 100000}
+
+
+class Hot(replay.Every):
+    """Run ``policy`` (a StrategyPolicy) at a tick where some host's demand as the policy's
+    snapshot reports it is above ``level`` of the host's MIPS; checking costs no plan."""
+
+    def __init__(self, policy, level, name=None):
+        replay.Every.__init__(self, policy, 0.0, name)
+        self.level = level
+
+    def due(self, rp, now):
+        demand = self.policy.demands(rp, now)
+        for host in rp.hosts:
+            if not host.vms:
+                continue
+            total = 0.0
+            for vm in host.vms:
+                if vm not in host.incoming:
+                    total += demand[vm.index]
+            if total > self.level * host.mips:
+                return True
+        return False
+
+
+def frontier(values=None):
+    """The leveller-frontier schedule, with values overriding FRONTIER (for the sweeps)."""
+    v = dict(FRONTIER)
+    v.update(values or {})
+    estimate = (v["percentile"], v["window"])
+    over = dict(UNLIMITED_WAVES, threshold=v["threshold"], destination="fullest",
+                cooldown=v["overload_cooldown"])
+    cons = dict(UNLIMITED_WAVES, max_load_after=v["ceiling"], cooldown=v["cooldown"])
+    # consolidate's ceiling caps RAM allocations too; RAM allocation ratio 1 / ceiling puts
+    # that cap at the host's RAM exactly (only under rules that enforce RAM: CloudSim's never do).
+    overload = replay.StrategyPolicy("overload", over, estimate=estimate)
+    consolidate = FullRamConsolidate(cons, estimate)
+    placement = cloudsim_policies.PowerAwarePlacement(cloudsim_policies.StaticThreshold(0.8))
+    return placement, [
+        Hot(overload, v["threshold"], "overload"),
+        replay.Every(consolidate, v["period"], "consolidate"),
+    ]
+
+
+class FullRamConsolidate(replay.StrategyPolicy):
+    """consolidate whose ceiling leaves RAM at the host's full size under real rules."""
+
+    def __init__(self, params, estimate):
+        replay.StrategyPolicy.__init__(self, "consolidate", params, estimate=estimate)
+
+    def snapshot(self, rp, now):
+        if rp.rules.ram_every_move:
+            self.memory_ratio = 1.0 / self.params["max_load_after"]
+        return replay.StrategyPolicy.snapshot(self, rp, now)
 
 
 def schedule(name):
@@ -29,7 +104,19 @@ def schedule(name):
             replay.Every(replay.StrategyPolicy(
                 "consolidate", {"max_load_after": 0.8, "max_moves": 0}), 3600.0, "consolidate"),
         ]
-    raise ValueError("unknown schedule %r (leveller-simple)" % name)
+    if name == "leveller-frontier":
+        return frontier()
+    if name.startswith("leveller-frontier:"):
+        # A variant for sweeps: leveller-frontier:threshold=1.0+percentile=80 (POLICIES is
+        # comma-separated, hence the +)
+        values = {}
+        for item in name.split(":", 1)[1].split("+"):
+            key, _sep, value = item.partition("=")
+            if key not in FRONTIER:
+                raise ValueError("unknown value %r (%s)" % (key, ", ".join(sorted(FRONTIER))))
+            values[key] = type(FRONTIER[key])(float(value))
+        return frontier(values)
+    raise ValueError("unknown schedule %r (%s)" % (name, ", ".join(NAMES)))
 
 
-NAMES = ("leveller-simple",)
+NAMES = ("leveller-simple", "leveller-frontier")

@@ -190,6 +190,35 @@ def table(rows):
     return "\n".join(out)
 
 
+# The targets of issue 20 against LR-MMT-1.2 on the same day and rules: energy at most 0.8 x,
+# migrations at most 1/10, SLAV at most 1/20; no VM moved more than 8 times.
+TARGETS = {"energy_kwh": 0.8, "migrations": 0.1, "slav": 0.05}
+MAX_MOVES_PER_VM = 8
+
+
+def versus(rows, reference):
+    """Each run of ours beside LR-MMT-1.2 (the run of this table, else CloudSim's figure under
+    CloudSim rules): the ratios and whether each target of issue 20 is met."""
+    lr = [r for r in rows if r["policy"] == "lr-mmt-1.2"]
+    base = lr[0] if lr else (reference or {}).get("lr-mmt-1.2")
+    ours = [r for r in rows if r["policy"].startswith("leveller")]
+    if not base or not ours:
+        return ""
+    lines = ["vs LR-MMT-1.2 (%s): energy <= 0.8x, migrations <= 1/10, SLAV <= 1/20, max/VM <= %d"
+             % ("this table" if lr else "CloudSim's figures", MAX_MOVES_PER_VM)]
+    for r in ours:
+        parts = []
+        for key, label in (("energy_kwh", "energy"), ("migrations", "migrations"), ("slav", "SLAV")):
+            ratio = r[key] / base[key] if base[key] else float("inf")
+            ok = ratio <= TARGETS[key]
+            shown = ("%.3fx" % ratio) if key == "energy_kwh" else ("1/%.1f" % (1 / ratio) if ratio else "0")
+            parts.append("%s %s %s" % (label, shown, "met" if ok else "MISSED"))
+        ok = r["max_migrations_per_vm"] <= MAX_MOVES_PER_VM
+        parts.append("max/VM %d %s" % (r["max_migrations_per_vm"], "met" if ok else "MISSED"))
+        lines.append("  %s %s %s: %s" % (r["day"], r["rules"], r["policy"], ", ".join(parts)))
+    return "\n".join(lines)
+
+
 def headline(runs, name):
     chosen = [r for r in runs if r["policy"] == name]
     if not chosen:
@@ -211,7 +240,7 @@ def main(argv=None):
                         help="a day file (path, or name in the data dir); repeatable; default all")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--rules", default="cloudsim", choices=("cloudsim", "real", "both"))
-    parser.add_argument("--policies", default=",".join(cloudsim_policies.NAMES),
+    parser.add_argument("--policies", default=",".join(cloudsim_policies.NAMES + ("leveller-frontier",)),
                         help="comma-separated: dvfs, thr-mmt-<t>, lr-mmt-<s>, or a schedule of "
                              "benchmarks/replay/leveller_schedules.py")
     parser.add_argument("--headline", default=None, help="the policy of the final JSON line")
@@ -255,6 +284,10 @@ def main(argv=None):
                       file=sys.stderr)
             print()
             print(table(rows))
+            against = versus(rows, ref["figures"].get(day) if rules == "cloudsim" else None)
+            if against:
+                print()
+                print(against)
             document = {"day": day, "file": os.path.basename(path), "rules": rules,
                         "python": platform.python_version(), "machine": platform.machine(),
                         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

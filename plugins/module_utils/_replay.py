@@ -742,10 +742,17 @@ class StrategyPolicy(object):
     enforce RAM on every move, and the schema's largest (RAM never binds) under CloudSim rules.
     VMs migrating at the tick are listed with status MIGRATING, so the planner leaves them be.
     The plan's waves become the engine's waves.
+
+    ``estimate`` (optional, ``(percentile, window_s)``): a VM's load in the snapshot is then the
+    larger of its current demand and that percentile (nearest rank) of the trace samples of the
+    last ``window_s`` seconds up to ``now`` -- what a gatherer keeping an hour of history would
+    report, never the future -- and a host's load is the sum of its VMs' estimates (at most 1).
+    Default None: the current demand, as before.
     """
 
     def __init__(self, strategy, params=None, name=None, cpu_ratio=16.0, memory_ratio=None,
-                 epoch="2026-01-01T00:00:00+00:00"):
+                 epoch="2026-01-01T00:00:00+00:00", estimate=None):
+        self.estimate = estimate
         self.strategy = strategy
         self.params = dict(params or {})
         self.name = name or strategy
@@ -767,12 +774,13 @@ class StrategyPolicy(object):
         memory_ratio = self.memory_ratio
         if memory_ratio is None:
             memory_ratio = 1.0 if rp.rules.ram_every_move else 1000.0
+        demand_of = self.demands(rp, now)
         hosts = []
         for host in rp.hosts:
             demand = 0.0
             for vm in host.vms:
                 if vm not in host.incoming:
-                    demand += vm.req
+                    demand += demand_of[vm.index]
             hosts.append(snap.Host(
                 name=host.name, hypervisor_hostname=host.name,
                 capacity=snap.Resources(host.mips, host.ram_mb, 0),
@@ -787,7 +795,7 @@ class StrategyPolicy(object):
                 id="vm-%05d" % vm.index, name=vm.name, host=vm.host.name,
                 flavor=snap.Resources(vm.mips, vm.ram_mb, 0), flavor_name="type-%d" % vm.kind,
                 status="MIGRATING" if vm.in_migration else "ACTIVE",
-                load=snap.Load(min(1.0, max(0.0, vm.req / vm.mips)), None),
+                load=snap.Load(min(1.0, max(0.0, demand_of[vm.index] / vm.mips)), None),
                 last_moved_at=stamp(vm.landed) if vm.landed is not None else None))
             held = used[vm.host.index]
             held[0] += vm.mips
@@ -802,6 +810,27 @@ class StrategyPolicy(object):
             host.instances = count
         return snap.Snapshot(taken_at=stamp(now), hosts=hosts, instances=instances,
                              sources={"weights": {"cpu": 1.0, "memory": 0.0}})
+
+    def demands(self, rp, now):
+        """Each VM's demand as the snapshot reports it (MIPS, by VM index): see ``estimate``."""
+        if not self.estimate:
+            return [vm.req for vm in rp.vms]
+        cached = getattr(self, "_demands", None)
+        if cached is not None and cached[0] is rp and cached[1] == now:
+            return cached[2]
+        percentile, window = self.estimate
+        last = int(math.floor((now + 1e-6) / rp.interval))
+        first = max(0, last - int(round(window / rp.interval)))
+        result = []
+        for vm in rp.vms:
+            samples = sorted(vm.trace[first:last + 1])
+            if not samples:
+                result.append(vm.req)
+                continue
+            rank = max(1, int(math.ceil(percentile / 100.0 * len(samples))))
+            result.append(max(vm.req, samples[rank - 1] * vm.mips))
+        self._demands = (rp, now, result)
+        return result
 
     def plan(self, rp, now):
         from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import make_plan

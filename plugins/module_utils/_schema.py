@@ -322,7 +322,7 @@ def _params():
         "hosts": array(string()), "use_empty_hosts": boolean(), "partial": boolean(),
         "bandwidth_mbps": figure,
         # overload
-        "threshold": figure,
+        "threshold": figure, "destination": string(enum=["headroom", "fullest"]),
     }, nullable=True)
 
 

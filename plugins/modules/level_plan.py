@@ -96,6 +96,16 @@ options:
       - C(overload) relieves hosts whose CPU or memory load (a fraction of physical capacity) is
         above this. Default V(0.85).
     type: float
+  destination:
+    description:
+      - Where C(overload) sends a relieved instance. V(headroom) (the default) picks the host of
+        its pool with the lowest load (the most headroom), which may be an empty host.
+        V(fullest) packs instead - the used host (one holding instances) with the highest load
+        that takes it within every rule and stays at or below O(threshold) (best fit), and an
+        empty host only when no used host takes it - so relieving hosts does not undo
+        consolidation.
+    type: str
+    choices: [headroom, fullest]
   max_moves:
     description:
       - At most this many moves in the plan; V(0) means no limit. Default V(20); V(100) for
@@ -396,6 +406,7 @@ PARAM_OPTIONS = dict(
     min_gain_per_gib=dict(type='float'),
     move_cost_gib=dict(type='float'),
     threshold=dict(type='float'),
+    destination=dict(type='str', choices=['headroom', 'fullest']),
     hosts=dict(type='list', elements='str'),
     use_empty_hosts=dict(type='bool'),
     partial=dict(type='bool'),

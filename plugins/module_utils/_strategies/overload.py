@@ -19,6 +19,12 @@ Making room (in steps 2 and 3): when the instance that would help most fits nowh
 ROOM_MOST other instances may first be moved off one host (within the rules and the threshold,
 each to its own host) so that it fits there, if that takes fewer moves than relieving its host
 with smaller instances. Their reason says "make room on <host> for <instance>".
+
+``destination: fullest`` (opt-in; the default ``headroom`` is the choice above) packs instead
+of spreading: an instance goes to the used host (one holding instances) of its pool with the
+highest pressure that takes it within every rule and stays at or below the threshold (best
+fit, ties by name), and to an empty host only when no used host takes it (then the same
+choice as ``headroom``), so relieving a host does not undo consolidation.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,16 +32,28 @@ __metaclass__ = type
 
 from ansible_collections.cloudops.leveller.plugins.module_utils._constraints import Placement
 from ansible_collections.cloudops.leveller.plugins.module_utils._plan import (
-    COMMON_PARAMS, Move, Plan, effective_params, finish, host_score,
+    COMMON_PARAMS, Move, Plan, PlanError, effective_params, finish, host_score,
     skipped_entries, snapshot_figures, _check_number,
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import digest
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies._common import HostHeap
 
 NAME = "overload"
+DESTINATIONS = ("headroom", "fullest")
+
+
+def _check_destination(name, value):
+    if value not in DESTINATIONS:
+        raise PlanError("%s: expected one of %s, got %r" % (name, ", ".join(DESTINATIONS), value))
+    return value
+
+
 PARAMS = dict(COMMON_PARAMS)
 PARAMS.update({
     "threshold": (0.85, lambda n, v: _check_number(n, v, 0, exclusive=True)),
+    # headroom: the host with the lowest pressure; fullest: the used host with the highest
+    # pressure that stays at or below threshold, an empty host only when no used host takes it.
+    "destination": ("headroom", _check_destination),
 })
 CANDIDATES = (8, 64)
 # Make room: hosts tried as the landing place, instances tried as the one to move off it, and
@@ -59,6 +77,7 @@ class _Run(object):
         self.wc, self.wm = params["weight_cpu"], params["weight_memory"]
         self.use_cpu, self.use_mem = self.wc > 0, self.wm > 0
         self.threshold = params["threshold"]
+        self.fullest = params["destination"] == "fullest"
         self.max_moves, self.max_gib = params["max_moves"], params["max_gib"]
         self.active = [h for h in placement.host_list if h.active]
         self.pressure = dict((h.name, self.host_pressure(h)) for h in self.active)
@@ -66,6 +85,7 @@ class _Run(object):
         for host in self.active:
             pools.setdefault(host.pool, []).append(host)
         self.pools = dict((key, HostHeap(self.pressure, hosts)) for key, hosts in pools.items())
+        self.pool_hosts = pools
         # The largest load denominators of each pool: an instance adds at least its load over
         # these to any host of the pool (see destination).
         self.widest = dict((key, (max(h.denom[0] for h in hosts), max(h.denom[1] for h in hosts)))
@@ -127,8 +147,13 @@ class _Run(object):
     # ------------------------------------------------------------ destinations
 
     def destination(self, inst, avoid=None):
-        """The pool host with the lowest pressure that takes inst and stays at or below threshold."""
+        """The pool host with the lowest pressure that takes inst and stays at or below threshold
+        (``destination: fullest``: the used one with the highest, see fullest_destination)."""
         source = inst.host
+        if self.fullest:
+            dest = self.fullest_destination(inst, avoid)
+            if dest is not None:
+                return dest
         pool = self.pools[source.pool]
         # Hosts come by rising pressure, and inst raises a host's pressure by at least least:
         # once a host is too busy by that measure, so is every later one.
@@ -148,6 +173,27 @@ class _Run(object):
                     continue
                 if self.placement.fits(inst, dest) is None:
                     return dest
+        return None
+
+    def fullest_destination(self, inst, avoid=None):
+        """The used pool host with the highest pressure that takes inst and stays at or below
+        threshold (ties by name), or None."""
+        source = inst.host
+        threshold = self.threshold + 1e-9
+        pressure = self.pressure
+        ranked = []
+        for dest in self.pool_hosts[source.pool]:
+            if dest is source or not dest.instances or pressure[dest.name] > threshold:
+                continue
+            if avoid is not None and dest.name in avoid:
+                continue
+            ranked.append((-pressure[dest.name], dest.name, dest))
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        for _pressure, _name, dest in ranked:
+            if self.pressure_after(dest, arriving=inst) > self.threshold:
+                continue
+            if self.placement.fits(inst, dest) is None:
+                return dest
         return None
 
     def fits_without(self, inst, dest, leaving):

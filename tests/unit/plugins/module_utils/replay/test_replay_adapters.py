@@ -83,3 +83,34 @@ def test_strategy_policy_snapshot_loads_and_ram():
     # CloudSim rules: RAM never binds
     rp.rules = replay.CLOUDSIM
     assert policy.snapshot(rp, 0.0).hosts[0].allocation_ratio.memory_mb == 1000.0
+
+
+def test_strategy_policy_estimate_uses_the_past_hour_only():
+    hosts = [replay.Host(i, "h%d" % i, 0, 2, 1000, 4096, 1000, G4) for i in range(2)]
+    # samples every 300 s: 0.1 x 10, then 0.9, 0.2, then 1.0 (the future at 3,600 s)
+    trace = [0.1] * 10 + [0.9, 0.2, 0.2, 1.0, 1.0]
+    vms = [replay.Vm(0, "v0", 0, 1000, 870, trace, 300.0),
+           replay.Vm(1, "v1", 0, 1000, 870, [0.3] * 15, 300.0)]
+    rp = replay.Replay(hosts, vms, Fixed([1, 1]), [], replay.REAL, 300.0)
+    rp._place()
+    now = 3600.0  # sample 12 is the present, 13 and 14 are the future
+    rp._demands(now)
+    plain = replay.StrategyPolicy("consolidate")
+    assert plain.demands(rp, now) == [200.0, 300.0]
+    p90 = replay.StrategyPolicy("consolidate", estimate=(90, 3600))
+    # window: samples 0..12 (13 values: ten 0.1, 0.9, 0.2, 0.2); p90 by nearest rank is the
+    # 12th smallest, 0.2; the largest (0.9) is the 13th, so the p100 estimate sees it
+    assert p90.demands(rp, now) == [200.0, 300.0]
+    top = replay.StrategyPolicy("consolidate", estimate=(100, 3600))
+    assert top.demands(rp, now) == [900.0, 300.0]
+    # never the future: the 1.0 samples at 3,900 s and 4,200 s do not count
+    assert max(top.demands(rp, now)) < 1000.0
+    # a host reports the sum of its VMs' estimates (1,200 of 2,000 MIPS)
+    snapshot = top.snapshot(rp, now)
+    assert snapshot.hosts[1].load.cpu == pytest.approx(0.6)
+    assert snapshot.instances[0].load.cpu == pytest.approx(0.9)
+    # the median of samples 10..12 (600 s: 0.9, 0.2, 0.2) is 0.2; 300 s (samples 11..12)
+    # leaves the 0.9 out even at p100
+    assert replay.StrategyPolicy("consolidate", estimate=(50, 600)).demands(rp, now) == [200.0, 300.0]
+    assert replay.StrategyPolicy("consolidate", estimate=(100, 600)).demands(rp, now) == [900.0, 300.0]
+    assert replay.StrategyPolicy("consolidate", estimate=(100, 300)).demands(rp, now) == [200.0, 300.0]
