@@ -30,13 +30,13 @@ def check(log, host_ram, vm_ram, ram_enforced=True):
     for event in log:
         kind, t = event[0], event[1]
         if kind == "place":
-            _, _, vm, host = event
+            vm, host = event[2:]
             if vm in where:
                 problems.append("t=%.1f: vm %d placed twice" % (t, vm))
             where[vm] = host
             hold(host, vm, t)
         elif kind == "start":
-            _, _, vm, source, destination, lands = event
+            vm, source, destination, lands = event[2:]
             if where.get(vm) != source:
                 problems.append("t=%.1f: vm %d moves from host %s but runs on %s"
                                 % (t, vm, source, where.get(vm)))
@@ -48,7 +48,7 @@ def check(log, host_ram, vm_ram, ram_enforced=True):
             landed_at[(vm, destination)] = lands
             hold(destination, vm, t)
         elif kind == "land":
-            _, _, vm, left, host = event
+            vm, left, host = event[2:]
             if host not in flying.get(vm, []):
                 problems.append("t=%.1f: vm %d lands on host %d with no move there" % (t, vm, host))
                 continue
@@ -60,7 +60,7 @@ def check(log, host_ram, vm_ram, ram_enforced=True):
                 held[left] -= vm_ram[vm]
             where[vm] = host
         elif kind == "delete":
-            _, _, vm, host = event
+            vm, host = event[2:]
             if where.get(vm) != host or flying.get(vm):
                 problems.append("t=%.1f: vm %d deleted from host %d but runs on %s"
                                 % (t, vm, host, where.get(vm)))

@@ -141,7 +141,7 @@ class PlanState(object):
         if instantiating:
             # creation: a VM being created asks for its full MIPS; once created, 0 (no work yet)
             self.util = [0.0] * n
-            self.hvms = [[] for _ in range(n)]
+            self.hvms = [[] for _host in range(n)]
             self.salloc = [0.0] * n
             self.avail = list(self.total)
             self.reqsum = [0.0] * n

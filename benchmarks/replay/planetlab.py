@@ -79,7 +79,7 @@ def make_hosts(count=HOSTS):
     hosts = []
     for index in range(count):
         kind = index % len(HOST_TYPES)
-        name, cores, core_mips, ram, link, _ = HOST_TYPES[kind]
+        name, cores, core_mips, ram, link = HOST_TYPES[kind][:5]
         hosts.append(replay.Host(index, "host-%03d" % index, kind, cores, core_mips, ram, link,
                                  models[kind]))
     return hosts
