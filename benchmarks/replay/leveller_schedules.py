@@ -50,7 +50,7 @@ class Hot(replay.Every):
         replay.Every.__init__(self, policy, 0.0, name)
         self.level = level
 
-    def due(self, rp, now):
+    def due(self, rp, now):  # pylint: disable=arguments-renamed
         demand = self.policy.demands(rp, now)
         for host in rp.hosts:
             if not host.vms:
