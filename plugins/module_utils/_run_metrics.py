@@ -108,6 +108,11 @@ def check_inputs(playbook, plan, result, measured, labels):
         except schema.SchemaError as exc:
             raise ValueError('%s. Pass the "plan" that cloudops.leveller.level_plan returns' % exc)
     if measured:
+        # measured_figures adds when the fresh snapshot was taken; the rest is a plan's "before".
+        measured = dict(measured)
+        taken_at = measured.pop('taken_at', None)
+        if taken_at is not None and not isinstance(taken_at, str):
+            raise ValueError('measured.taken_at: %r is not a time stamp (the snapshot\'s taken_at)' % (taken_at,))
         try:
             schema.check(measured, schema.PLAN['properties']['before'], 'measured')
         except schema.SchemaError as exc:

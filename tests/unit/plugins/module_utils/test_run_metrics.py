@@ -17,6 +17,9 @@ import requests
 
 from ansible_collections.cloudops.leveller.plugins.module_utils import _execute
 from ansible_collections.cloudops.leveller.plugins.module_utils import _run_metrics as rm
+from ansible_collections.cloudops.leveller.plugins.module_utils._report import measured_figures
+from ansible_collections.cloudops.leveller.tests.unit.plugins.module_utils.planner.cloud import (
+    host, instance, snapshot)
 
 NOW = 1796623200.0  # 2026-12-07T06:00:00Z
 SPREAD = {"max": 1.2, "min": 0.1, "ratio": 11.0, "stddev": 0.4, "mean": 0.6, "active_hosts": 3}
@@ -213,6 +216,7 @@ def test_parse_exposition_skips_what_is_not_a_sample():
     (dict(playbook=""), "playbook: '' is not a usable label"),
     (dict(plan={"version": 1, "moves": [], "summary": {"moves": -1}}), "plan.summary.moves: expected"),
     (dict(measured={"hosts": {"c1": {"score": 1}}, "spread": dict(SPREAD)}), "measured.hosts.c1.cpu: required"),
+    (dict(measured={"hosts": {}, "spread": dict(SPREAD), "taken_at": 5}), "measured.taken_at: 5 is not a time stamp"),
     (dict(result=[1]), "result: expected the registered result"),
     (dict(result={"failed": "yes"}), "result.failed: expected a boolean"),
     (dict(result={"moves": {"u1": "moved"}}), "result.moves: expected a list"),
@@ -229,6 +233,17 @@ def test_bad_input_is_refused_naming_the_field(args, words):
     with pytest.raises(ValueError) as exc:
         rm.check_inputs(full["playbook"], full["plan"], full["result"], full["measured"], full["labels"])
     assert words in str(exc.value)
+
+
+def test_what_the_measured_figures_filter_gives_is_accepted_as_measured():
+    """The report role passes measured_figures' output as it is, taken_at included (make demo)."""
+    cloud = snapshot([host("c1", cpu=0.5, memory=0.5), host("c2", cpu=0.1, memory=0.2)],
+                     [instance("i1", "c1"), instance("i2", "c2")])
+    measured = measured_figures(cloud, plan(1))
+    assert measured["taken_at"] == cloud["taken_at"]
+    rm.check_inputs("balance", plan(1), result(("moved", 1.0)), measured, {})
+    figures = rm.run_figures(plan(1), {}, measured=measured, now=NOW)
+    assert figures["spread"]["ratio"]["measured"] == measured["spread"]["ratio"]
 
 
 def test_a_registered_result_with_its_other_keys_is_accepted():
