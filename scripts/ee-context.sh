@@ -85,8 +85,10 @@ step "the galaxy stage's install, offline"
 REQ=$OUT/context/_build/requirements.yml
 [ -f "$REQ" ] || fail "no galaxy requirements in the context"
 # The image runs this in /build (the context's _build/); the same here, into a scratch path.
-(cd "$OUT/context/_build" && ansible-galaxy collection install --offline -r requirements.yml \
-   --collections-path "$OUT/install") || fail "the galaxy requirements do not install offline"
+# Only the install folder is looked at: a cloudops.leveller already on this machine's collection
+# path (the repository's own link, as under make) would make ansible-galaxy install nothing.
+(cd "$OUT/context/_build" && ANSIBLE_COLLECTIONS_PATH="$OUT/install" ansible-galaxy collection install \
+   --offline -r requirements.yml --collections-path "$OUT/install") || fail "the galaxy requirements do not install offline"
 [ -f "$OUT/install/ansible_collections/cloudops/leveller/MANIFEST.json" ] \
   || fail "the install holds no cloudops.leveller"
 ok "requirements.yml installs cloudops.leveller from the tarball, offline"
