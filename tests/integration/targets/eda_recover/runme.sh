@@ -20,7 +20,7 @@
 #    it, and the rulebook runs the real cloudops.leveller.recover with leveller_bmcs from the
 #    cloud's bmc.json: the instance is ACTIVE on another host, exactly once, the instance count
 #    is unchanged, recovery ran once. Then the host is powered on through its BMC,
-#    cloudops.leveller.restore re-enables it, and the instance is deleted.
+#    cloudops.leveller.restore re-enables it and brings the instance home, and the instance is deleted.
 # Needs: ansible-rulebook 1.3 in LEVELLER_EDA_VENV (default ~/.cache/cloudops-leveller/eda-venv),
 # Java 17 (Debian default-jre-headless), Debian prometheus and prometheus-alertmanager, the
 # collection on ANSIBLE_COLLECTIONS_PATH, ansible-playbook on PATH, and for 4 the local cloud
@@ -500,12 +500,18 @@ done
 [ -n "$ok" ] || { cat "$TEST_DIR/restore.log" >&2; fail "cloudops.leveller.restore -e host=$VICTIM"; }
 read -r s_status s_state s_forced _ <<< "$(service "$VICTIM")"
 [ "$s_status $s_state $s_forced" = "enabled up False" ] || fail "$VICTIM after restore: $s_status $s_state forced_down=$s_forced"
-left=$("$OSC" server list --all-projects --host "$VICTIM" -f value -c ID | grep -c "$SERVER" || true)
-[ "$left" -eq 0 ] || fail "$NAME is listed on $VICTIM again"
+# restore.yml brings the evacuated instance home (its leveller:home names the victim), live
+home=$("$OSC" server list --all-projects --host "$VICTIM" -f value -c ID | grep -c "$SERVER" || true)
+[ "$home" -eq 1 ] || fail "$NAME is not back on $VICTIM after restore (found there $home time(s))"
+copies=$("$OSC" server list --all-projects -f value -c ID | grep -c "$SERVER" || true)
+[ "$copies" -eq 1 ] || fail "$NAME is listed $copies times"
+status=$("$OSC" server show "$SERVER" -f value -c status)
+[ "$status" = ACTIVE ] || fail "$NAME is $status after its way home"
+"$OSC" server show "$SERVER" -f json -c properties | grep -q 'leveller:home' && fail "$NAME still records leveller:home"
 VICTIM=''
 "$OSC" server delete --wait "$SERVER" || fail "deleting $NAME"
 SERVER=''
-echo "eda_recover: power on, restore, delete PASS"
+echo "eda_recover: power on, restore, back home, delete PASS"
 fi
 
 echo "eda_recover: PASS (parts:$PARTS)"
