@@ -81,4 +81,4 @@ replay:
 	  $(if $(DAY),--day $(DAY)) $(if $(POLICIES),--policies $(POLICIES)) --check
 
 clean:
-	rm -rf tests/output reports benchmarks/results/*.json
+	rm -rf tests/output reports benchmarks/results/*.json benchmarks/results/*.svg

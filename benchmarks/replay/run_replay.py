@@ -59,6 +59,7 @@ def _import_collection():
 _import_collection()
 
 from ansible_collections.cloudops.leveller.plugins.module_utils import _replay as replay  # noqa: E402
+from ansible_collections.cloudops.leveller.plugins.module_utils import _timeline as timeline  # noqa: E402
 import planetlab  # noqa: E402
 import cloudsim_policies  # noqa: E402
 import check_replay  # noqa: E402
@@ -295,6 +296,16 @@ def main(argv=None):
             with open(os.path.join(args.out, "replay-%s-%s.json" % (day, rules)), "w") as handle:
                 json.dump(document, handle, indent=1, sort_keys=True)
                 handle.write("\n")
+            picture = os.path.join(args.out, "replay-%s-%s.svg" % (day, rules))
+            with open(picture, "w") as handle:
+                handle.write(timeline.timeline_svg(
+                    [dict(r, name=r["policy"]) for r in rows],
+                    "PlanetLab %s, %s rules: hosts on and overloaded over the day" % (day, rules),
+                    "800 hosts, %d VMs, 5-minute ticks; every policy replayed by the calibrated simulator"
+                    % rows[0]["vms"] if rows else None))
+                handle.write("\n")
+            print()
+            print("picture: %s" % os.path.relpath(picture))
     for failure in failures:
         print("CHECK: " + failure, file=sys.stderr)
     line = headline(runs, args.headline or names[-1])

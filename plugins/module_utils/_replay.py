@@ -20,7 +20,10 @@ What it measures (``Replay.run`` returns them in one dict):
   asked for (``mips_s_lost_to_migration`` is the numerator); ``slav`` = slatah x pdm;
 - ``active_hosts_mean`` (active host-time over the measured time), ``vms_deleted``,
   ``plan_seconds`` (time spent in the planners), ``refused_moves``, ``ram_peak_ratio``,
-  ``wall_seconds`` and ``cpu_seconds`` of the whole replay.
+  ``wall_seconds`` and ``cpu_seconds`` of the whole replay;
+- ``timeline``: per tick, its time ``t``, the hosts ``active`` and ``overloaded`` (allocated less
+  CPU than their VMs asked for) after the tick's refresh, and the ``migrations`` started at it
+  (``_timeline.timeline_svg`` draws it).
 
 **The model, and which part of CloudSim 3.0.3 each rule reproduces.** The reference figures of
 the PlanetLab benchmark come from CloudSim's power package (``PowerDatacenter``,
@@ -365,6 +368,8 @@ class Replay(object):
         self.plan_runs = {}
         self.ram_peak = 0.0
         self.clamped = 0
+        # per tick: time, active hosts and overloaded hosts after the refresh, moves started
+        self.timeline = {"t": [], "active": [], "overloaded": [], "migrations": []}
 
     # ------------------------------------------------------------------ records (metrics)
 
@@ -678,7 +683,13 @@ class Replay(object):
             self.now = t
             self._refresh_all(t, tick=True)
             self.ticks += 1
+            started = self.migrations
+            line = self.timeline
+            line["t"].append(t)
+            line["active"].append(sum(1 for h in self.hosts if h.e_active))
+            line["overloaded"].append(sum(1 for h in self.hosts if h.e_active and h.e_alloc < h.e_req))
             self._plan(t)
+            line["migrations"].append(self.migrations - started)
         self._process_events(end)
         if not self.rules.cloudsim_clock:
             self.now = end
@@ -719,6 +730,7 @@ class Replay(object):
             "plan_seconds": self.plan_seconds,
             "plan_runs": dict(self.plan_runs),
             "ticks": self.ticks,
+            "timeline": dict((k, list(v)) for k, v in self.timeline.items()),
             "wall_seconds": wall_seconds,
             "cpu_seconds": cpu_seconds,
         }

@@ -373,3 +373,21 @@ def test_below_runs_only_when_the_mean_utilisation_is_under_the_level():
     result = rp.run()
     assert counter.times == [600.0, 900.0, 1500.0]
     assert result["plan_runs"] == {"count": 3}
+
+
+# ---------------------------------------------------------------- the timeline (the picture's data)
+
+def test_timeline_counts_hosts_on_overloaded_and_moves_per_tick():
+    samples = 5
+    # h0 overcommitted (3 x 800 on 2,000) until one VM leaves for the empty h1 at the second tick
+    hosts = [host(0), host(1)]
+    vms = [vm(i, [1.0] * samples, mips=800) for i in range(3)]
+    rp, result = run(hosts, vms, [0, 0, 0], moves_at={1: [(2, 1)]}, rules=replay.REAL)
+    line = result["timeline"]
+    assert len(line["t"]) == result["ticks"] == len(line["active"]) == len(line["overloaded"])
+    assert line["migrations"] == [0, 1, 0, 0, 0][:len(line["t"])]
+    assert sum(line["migrations"]) == result["migrations"] == 1
+    assert line["overloaded"][0] == 1 and line["active"][0] == 1
+    # after the VM has landed both hosts are on and neither is short of CPU
+    assert line["active"][-1] == 2 and line["overloaded"][-1] == 0
+    assert rp.timeline["t"] == line["t"] and line["t"] == sorted(line["t"])
