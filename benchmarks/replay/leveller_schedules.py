@@ -42,28 +42,6 @@ FRONTIER = {
 UNLIMITED_WAVES = {"max_moves": 0, "max_parallel": 100000, "max_per_host": 100000}
 
 
-class Hot(replay.Every):
-    """Run ``policy`` (a StrategyPolicy) at a tick where some host's demand as the policy's
-    snapshot reports it is above ``level`` of the host's MIPS; checking costs no plan."""
-
-    def __init__(self, policy, level, name=None):
-        replay.Every.__init__(self, policy, 0.0, name)
-        self.level = level
-
-    def due(self, rp, now):  # pylint: disable=arguments-renamed
-        demand = self.policy.demands(rp, now)
-        for host in rp.hosts:
-            if not host.vms:
-                continue
-            total = 0.0
-            for vm in host.vms:
-                if vm not in host.incoming:
-                    total += demand[vm.index]
-            if total > self.level * host.mips:
-                return True
-        return False
-
-
 def frontier(values=None):
     """The leveller-frontier schedule, with values overriding FRONTIER (for the sweeps)."""
     v = dict(FRONTIER)
@@ -78,7 +56,7 @@ def frontier(values=None):
     consolidate = FullRamConsolidate(cons, estimate)
     placement = cloudsim_policies.PowerAwarePlacement(cloudsim_policies.StaticThreshold(0.8))
     return placement, [
-        Hot(overload, v["threshold"], "overload"),
+        replay.Hot(overload, v["threshold"], "overload"),
         replay.Every(consolidate, v["period"], "consolidate"),
     ]
 

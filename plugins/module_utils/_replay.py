@@ -326,6 +326,29 @@ class Below(Every):
         return Every.due(self, replay, now)
 
 
+class Hot(Every):
+    """Run ``policy`` (a StrategyPolicy) at a tick where some host's demand as the policy's
+    snapshot reports it is above ``level`` of the host's MIPS, at most every ``period`` seconds;
+    checking costs no plan."""
+
+    def __init__(self, policy, level, name=None, period=0.0):
+        Every.__init__(self, policy, period, name)
+        self.level = level
+
+    def due(self, rp, now):  # pylint: disable=arguments-renamed
+        demand = self.policy.demands(rp, now)
+        for host in rp.hosts:
+            if not host.vms:
+                continue
+            total = 0.0
+            for vm in host.vms:
+                if vm not in host.incoming:
+                    total += demand[vm.index]
+            if total > self.level * host.mips:
+                return Every.due(self, rp, now)
+        return False
+
+
 class Replay(object):
     """One replay: hosts, VMs with their traces, a placement, a schedule, a rule set.
 
