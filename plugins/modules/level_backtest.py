@@ -89,9 +89,9 @@ options:
             choices: [balance, consolidate, drain, home, overload]
           params:
             description:
-              - The strategy's parameters, with the same names and checks as the options of
+              - "The strategy's parameters, with the same names and checks as the options of
                 M(cloudops.leveller.level_plan), for example V({threshold: 0.85, max_moves: 5}).
-                They are checked on the start before anything is replayed.
+                They are checked on the start before anything is replayed."
             type: dict
           every:
             description:
