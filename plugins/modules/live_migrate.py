@@ -370,7 +370,7 @@ def run(module):
         module.fail_json(msg='Cannot read the instance: %s' % exc, failure=FailureClass.UNREACHABLE)
 
     purpose = ('resume of %s' % recorded.run_id if recorded is not None
-               else 'live_migrate of %d move(s)' % len(moves))
+               else 'live_migrate')
     try:
         journal = open_journal(p, module.check_mode, moves, 'live_migrate', recorded)
     except (UnsafePath, OSError) as exc:
