@@ -202,7 +202,7 @@ options:
   history_dest:
     description:
       - Write RV(load_history) as JSON to this file (mode 0600, replaced atomically) and return only
-        RV(load_history_dest) and RV(load_history_summary): a thousand instances over a week at
+        RV(load_history_dest) and RV(load_history_summary). A thousand instances over a week at
         5-minute steps is too much to carry through Ansible's results.
       - Needs O(history). Written in check mode too, like O(dest).
     type: path
