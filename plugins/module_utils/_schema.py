@@ -210,6 +210,9 @@ _SOURCES = obj({
                    description="The gatherer's weight_cpu / weight_memory: level_plan's defaults."),
     "generator": obj({"script": string(), "seed": integer(), "hosts": integer()},
                      description="A generated (what-if, benchmark) snapshot."),
+    "at": obj({"loads_at": string(pattern=TIMESTAMP), "placement_at": string(pattern=TIMESTAMP)},
+              required=("loads_at", "placement_at"),
+              description="Loads read at a past time (the gatherer's at) on the placement of placement_at."),
 }, nullable=True, description="Provenance: which cloud, which Prometheus, which queries; and the weights.")
 
 SNAPSHOT = {

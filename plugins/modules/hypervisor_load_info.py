@@ -157,6 +157,55 @@ options:
         the default of the planner's O(cloudops.leveller.level_plan#module:weight_memory).
       - Falls back to the environment variable E(PROMETHEUS_METRIC_WEIGHT_MEM) (seed 000).
     type: float
+  at:
+    description:
+      - Read the loads at this past time instead of now, for a backtest. Every PromQL instant query
+        (O(query_cpu), O(query_memory), O(query_last_sample), O(query_instance_cpu),
+        O(query_instance_memory)) is evaluated at it, and O(staleness) is measured against it.
+      - Nova and Placement are read as they are now. The snapshot is today's placement with the
+        loads of O(at); its C(taken_at) is O(at) (the planner's cooldowns compare C(last_moved_at)
+        with it), and C(sources.at) gives both times (C(loads_at), C(placement_at)).
+      - An ISO 8601 time with a zone (V(2026-12-06T10:00:00Z), V(2026-12-06T11:00:00+01:00)), Unix
+        seconds (V(1765000000)), V(now), or a duration before now with a unit V(s), V(m), V(h), V(d)
+        or V(w) (V(-6h), V(-90m), V(-1.5d)). The minus sign is optional; V(6h) is six hours ago too.
+      - A time without a zone, or more than 5 seconds in the future, is an error.
+      - Not with V(libvirt) in O(sources), which measures only now.
+    type: str
+  history:
+    description:
+      - Also read the load history of every host and instance of the snapshot over a grid of times
+        (O(history.start), O(history.start) + O(history.step), and so on up to O(history.end)), with
+        one Prometheus range query per metric, in requests of at most 10,000 points each.
+      - The series are joined to hosts and instances as the instant queries are (O(prometheus_host_label),
+        O(prometheus_host_pattern), O(prometheus_host_map), O(prometheus_instance_label), the units).
+        O(staleness) does not apply; a grid point without a sample is null.
+      - Returned as RV(load_history), not in the snapshot; see O(history_dest) for big clouds.
+      - Needs V(prometheus) in O(sources). The history spans at most 31 days.
+    type: dict
+    suboptions:
+      start:
+        description:
+          - The first time of the grid, in the forms of O(at) (V(-24h), V(2026-12-06T00:00:00Z)).
+          - Must be before O(history.end) and not in the future.
+        type: str
+        required: true
+      end:
+        description:
+          - The last time the grid may reach, in the forms of O(at). Defaults to O(at) when it is set,
+            else now.
+        type: str
+      step:
+        description:
+          - Seconds between two grid points, at least V(1).
+        type: int
+        default: 300
+  history_dest:
+    description:
+      - Write RV(load_history) as JSON to this file (mode 0600, replaced atomically) and return only
+        RV(load_history_dest) and RV(load_history_summary). A thousand instances over a week at
+        5-minute steps is too much to carry through Ansible's results.
+      - Needs O(history). Written in check mode too, like O(dest).
+    type: path
   dest:
     description:
       - Also write the snapshot as JSON to this file (mode 0600, replaced atomically), for
@@ -239,6 +288,21 @@ EXAMPLES = r'''
   cloudops.leveller.level_plan:
     snapshot: "{{ load.snapshot }}"
     strategy: balance
+
+- name: A backtest's start, today's placement with the loads of 24 hours ago, and the day since
+  cloudops.leveller.hypervisor_load_info:
+    cloud: production
+    prometheus_url: http://prometheus.example.org:9090
+    query_instance_cpu: sum by (resource) (rate(ceilometer_cpu[5m])) / 1e9
+    instance_cpu_unit: cores
+    at: -24h
+    history:
+      start: -24h
+      end: now
+      step: 300
+    history_dest: /var/lib/leveller/history.json
+    dest: /var/lib/leveller/snapshot-24h-ago.json
+  register: past
 '''
 
 RETURN = r'''
@@ -312,7 +376,9 @@ summary:
       type: dict
       sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}
     prometheus_queries:
-      description: Number of PromQL queries (one per metric, plus one for O(staleness)).
+      description:
+        - Number of PromQL queries (one per metric, plus one for O(staleness)), and the range requests
+          of O(history).
       type: int
       sample: 3
     libvirt_hosts:
@@ -325,6 +391,59 @@ dest:
   description: The file the snapshot was written to.
   returned: when O(dest) is set
   type: str
+load_history:
+  description:
+    - The load of every host and instance of the snapshot over the grid of O(history). Point V(k) of
+      every list is at C(start + k * step); a point without a sample is null.
+  returned: when O(history) is set and O(history_dest) is not
+  type: dict
+  contains:
+    start:
+      description: Unix time of the first grid point.
+      type: float
+      sample: 1765000000.0
+    step:
+      description: Seconds between two grid points.
+      type: int
+      sample: 300
+    times:
+      description: Number of grid points, the length of every list.
+      type: int
+      sample: 289
+    hosts:
+      description:
+        - Per host of the snapshot (every one, all null without series), C(cpu) and C(memory),
+          lists of ratios 0..1 of the host, or null.
+      type: dict
+      sample: {compute1: {cpu: [0.41, 0.43, null], memory: [0.62, 0.62, 0.63]}}
+    instances:
+      description:
+        - Per instance of the snapshot, by UUID, a list for each metric that has a query
+          (O(query_instance_cpu), O(query_instance_memory)), in shares 0..1 of the instance's flavor.
+          Empty without instance queries.
+      type: dict
+      sample: {"6f1d1e6c-0c8e-4d47-9d2b-1f5f2c1f7a10": {cpu: [0.2, 0.25, 0.3]}}
+    queries:
+      description: Range requests sent to Prometheus.
+      type: int
+      sample: 4
+    missing:
+      description:
+        - C(hosts), the hosts without any CPU sample; C(instances), how many instances of the snapshot
+          have no CPU sample at all (all of them without O(query_instance_cpu)).
+      type: dict
+      sample: {hosts: [compute7], instances: 3}
+load_history_dest:
+  description: The file RV(load_history) was written to.
+  returned: when O(history_dest) is set
+  type: str
+load_history_summary:
+  description:
+    - In place of RV(load_history) when O(history_dest) is set, its C(start), C(step), C(times),
+      C(queries), and the number of C(hosts) and C(instances) it has series for.
+  returned: when O(history_dest) is set
+  type: dict
+  sample: {start: 1765000000.0, step: 300, times: 289, hosts: 4, instances: 12, queries: 4}
 failure:
   description:
     - On failure, its class. V(configuration) (fix the options or the queries), V(unreachable)
@@ -338,6 +457,7 @@ failure:
 import json
 import os
 import tempfile
+import time
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -389,6 +509,13 @@ def argument_spec():
         weight_cpu=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_CPU'])),
         weight_memory=dict(type='float', fallback=(env_fallback, ['PROMETHEUS_METRIC_WEIGHT_MEM'])),
         dest=dict(type='path'),
+        at=dict(type='str'),
+        history=dict(type='dict', options=dict(
+            start=dict(type='str', required=True),
+            end=dict(type='str'),
+            step=dict(type='int', default=300),
+        )),
+        history_dest=dict(type='path'),
         prometheus_url=dict(type='str', fallback=(first_set_env, ['LEVELLER_PROMETHEUS_URL',
                                                                   'PROMETHEUS_QUERY_URL'])),
         query_cpu=dict(type='str', default=prom.DEFAULT_QUERY_CPU,
@@ -415,13 +542,13 @@ def argument_spec():
     return spec
 
 
-def write_dest(module, path, snapshot):
-    """Write the snapshot atomically, readable by the owner only."""
+def write_dest(module, path, snapshot, prefix='.snapshot-', indent=1):
+    """Write the snapshot (or the load history) atomically, readable by the owner only."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.snapshot-', suffix='.json', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix='.json', dir=directory)
     try:
         with os.fdopen(fd, 'w') as handle:
-            json.dump(snapshot, handle, indent=1, sort_keys=True)
+            json.dump(snapshot, handle, indent=indent, sort_keys=True)
             handle.write('\n')
         module.atomic_move(tmp, path)
         # atomic_move gives a new file the umask's mode; snapshots name every project's instances.
@@ -434,7 +561,8 @@ def write_dest(module, path, snapshot):
 
 def main():
     module = LevellerModule(argument_spec=argument_spec(), supports_check_mode=True,
-                            required_by=dict(prometheus_password=['prometheus_username']),
+                            required_by=dict(prometheus_password=['prometheus_username'],
+                                             history_dest=['history']),
                             mutually_exclusive=[('prometheus_token', 'prometheus_username')])
     p = module.params
     if 'prometheus' in p['sources'] and not prom.HAS_REQUESTS:
@@ -461,14 +589,21 @@ def main():
         module.fail_json(msg='sources must include nova (hosts and instances from Nova and Placement) or '
                              'libvirt (from the domains of libvirt_uris, for plain KVM hosts); prometheus '
                              'only adds measured load', failure=FailureClass.CONFIGURATION)
-    if p['dest'] and not os.path.isdir(os.path.dirname(os.path.abspath(p['dest']))):
-        module.fail_json(msg='dest %s: its directory does not exist' % p['dest'],
-                         failure=FailureClass.CONFIGURATION)
+    for key in ('dest', 'history_dest'):
+        if p[key] and not os.path.isdir(os.path.dirname(os.path.abspath(p[key]))):
+            module.fail_json(msg='%s %s: its directory does not exist' % (key, p[key]),
+                             failure=FailureClass.CONFIGURATION)
+
+    try:
+        # A wrong at or history fails before any connection; gather checks them again at its own now.
+        gather_mod.time_options(p, time.time())
+    except LevellerError as exc:
+        module.fail_json(msg=str(exc), failure=exc.failure)
 
     # Plain KVM hosts: no OpenStack connection, so no cloud or credentials are needed.
     conn = connect(module) if 'nova' in p['sources'] else None
     try:
-        snapshot, summary = gather_mod.gather(conn, p, validate=validate_snapshot)
+        snapshot, summary, history = gather_mod.gather_all(conn, p, validate=validate_snapshot)
     except LevellerError as exc:
         module.fail_json(msg=str(exc), failure=exc.failure)
     except Exception as exc:  # a bug, or an SDK error not classified: still say what it was
@@ -482,6 +617,19 @@ def main():
             module.fail_json(msg='Cannot write the snapshot to dest %s: %s' % (p['dest'], exc),
                              failure=FailureClass.CONFIGURATION)
         result['dest'] = p['dest']
+    if history is not None and p['history_dest']:
+        try:
+            # Compact: a week of a thousand instances is tens of megabytes already.
+            write_dest(module, p['history_dest'], history, prefix='.history-', indent=None)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='Cannot write the load history to history_dest %s: %s' % (p['history_dest'], exc),
+                             failure=FailureClass.CONFIGURATION)
+        result['load_history_dest'] = p['history_dest']
+        result['load_history_summary'] = dict(
+            start=history['start'], step=history['step'], times=history['times'], queries=history['queries'],
+            hosts=len(history['hosts']), instances=len(history['instances']))
+    elif history is not None:
+        result['load_history'] = history
     module.exit_json(**result)
 
 

@@ -7,10 +7,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import math
 import re
 import threading
 import time
 
+from ansible_collections.cloudops.leveller.plugins.module_utils import _timespec as timespec
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     FailureClass, LevellerError, redact_url,
 )
@@ -18,6 +20,10 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._sources import 
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
 
 METRICS = ('cpu', 'memory')
+# Clocks differ a little: a time this far ahead of ours still counts as now.
+FUTURE_SLACK = 5
+MAX_HISTORY_DAYS = 31
+DEFAULT_HISTORY_STEP = 300
 
 
 def utc_datetime(ts):
@@ -132,13 +138,123 @@ def libvirt_hosts_in_scope(lv, p):
     return wanted
 
 
+def past_instant(name, value, now):
+    """The Unix time (ms precision) of option ``name``, which must not be in the future."""
+    try:
+        ts = timespec.parse_instant(value, now)
+    except ValueError as exc:
+        raise LevellerError('%s: %s' % (name, exc), FailureClass.CONFIGURATION)
+    if ts > now + FUTURE_SLACK:
+        raise LevellerError('%s is %s, %d s in the future: loads can only be read up to now; give a '
+                            'past time (an ISO 8601 time with a zone, Unix seconds, now, or a duration '
+                            'before now such as -6h)' % (name, utc_iso(ts), ts - now),
+                            FailureClass.CONFIGURATION)
+    return round(min(ts, now), 3)
+
+
+def history_grid(history, sources, at, now):
+    """Check the history option; return its grid {start, end, step, times}, or None without it.
+
+    Raises LevellerError (configuration), naming the field, before anything is asked.
+    """
+    if not history:
+        return None
+    if 'prometheus' not in sources:
+        raise LevellerError('history reads past loads from Prometheus, and sources (%s) does not '
+                            'include prometheus: add prometheus to sources, or unset history'
+                            % ', '.join(sources), FailureClass.CONFIGURATION)
+    if history.get('start') is None:
+        raise LevellerError('history.start is required: the first time of the history (for example -24h)',
+                            FailureClass.CONFIGURATION)
+    start = past_instant('history.start', history['start'], now)
+    if history.get('end') is not None:
+        end = past_instant('history.end', history['end'], now)
+    else:
+        end = at if at is not None else now
+    step = history.get('step')
+    if step is None:
+        step = DEFAULT_HISTORY_STEP
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise LevellerError('history.step must be a whole number of seconds, at least 1 (got %r)' % (step,),
+                            FailureClass.CONFIGURATION)
+    if start >= end:
+        if history.get('end') is not None:
+            default = ''
+        elif at is not None:
+            default = ', which defaults to at; set history.end to now for the loads since at'
+        else:
+            default = ', which defaults to now'
+        raise LevellerError('history.start (%s) must be before history.end (%s%s): move history.start '
+                            'earlier' % (utc_iso(start), utc_iso(end), default), FailureClass.CONFIGURATION)
+    if end - start > MAX_HISTORY_DAYS * 86400:
+        raise LevellerError('history covers %.1f days (history.start %s to history.end %s), more than %d: '
+                            'move history.start later or history.end earlier'
+                            % ((end - start) / 86400.0, utc_iso(start), utc_iso(end), MAX_HISTORY_DAYS),
+                            FailureClass.CONFIGURATION)
+    # The millisecond slack keeps a span of exactly n steps from losing its last point to rounding.
+    times = int(math.floor((end - start) / step + 1e-6)) + 1
+    return {'start': start, 'end': end, 'step': step, 'times': times}
+
+
+def time_options(p, now):
+    """Check ``at`` and ``history`` against ``now``: (at as a Unix time or None, history grid or None).
+
+    Raises LevellerError (configuration) naming the option; nothing is asked.
+    """
+    sources = p.get('sources') or ['nova', 'prometheus']
+    at = None
+    if p.get('at') is not None:
+        if 'libvirt' in sources:
+            raise LevellerError('at reads loads at a past time, and libvirt measures only now: remove '
+                                'libvirt from sources (%s) or unset at' % ', '.join(sources),
+                                FailureClass.CONFIGURATION)
+        at = past_instant('at', p['at'], now)
+    return at, history_grid(p.get('history'), sources, at, now)
+
+
+def load_history(grid, host_fetched, inst_fetched, hosts, instances, p, label, pattern, inst_units, requests_sent):
+    """The load history result: every host's and instance's series over the grid, and what is missing."""
+    host_series = prom.host_history(host_fetched, hosts, grid['times'], label=label, pattern=pattern,
+                                    host_map=p.get('prometheus_host_map'))
+    inst_series = prom.instance_history(inst_fetched or {}, instances, grid['times'], inst_units)
+
+    def has_cpu(series):
+        return any(v is not None for v in (series or {}).get('cpu') or ())
+    return {
+        'start': grid['start'],
+        'step': grid['step'],
+        'times': grid['times'],
+        'hosts': host_series,
+        'instances': inst_series,
+        'queries': requests_sent,
+        'missing': {
+            'hosts': sorted(n for n, series in host_series.items() if not has_cpu(series)),
+            'instances': sum(1 for i in instances if not has_cpu(inst_series.get(i['id']))),
+        },
+    }
+
+
 def gather(conn, p, now=None, validate=None, prometheus_client=None):
     """Build the snapshot from the module's parameters ``p`` (a dict).
 
-    Returns (snapshot dict, summary dict).  Raises LevellerError.
+    Returns (snapshot dict, summary dict).  Raises LevellerError.  See gather_all for the load
+    history.
+    """
+    snapshot, summary, _history = gather_all(conn, p, now=now, validate=validate,
+                                             prometheus_client=prometheus_client)
+    return snapshot, summary
+
+
+def gather_all(conn, p, now=None, validate=None, prometheus_client=None):
+    """Build the snapshot, and with ``p['history']`` the load history, from the module's parameters.
+
+    With ``p['at']`` the loads (every instant query) are read at that past time, and Nova and
+    Placement as they are now. Returns (snapshot dict, summary dict, load history dict or None).
+    Raises LevellerError.
     """
     started = time.time()
-    # Every query is evaluated at this instant, sent with millisecond precision.
+    # Nova and Placement are read now; every query is evaluated at ``when`` (now, or at), sent
+    # with millisecond precision.
     now = round(now or started, 3)
     sources = p.get('sources') or ['nova', 'prometheus']
     if 'nova' not in sources and 'libvirt' not in sources:
@@ -146,6 +262,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
                             'or libvirt (hosts and instances from the domains of libvirt_uris, for plain '
                             'KVM hosts without OpenStack); prometheus only adds measured load',
                             FailureClass.CONFIGURATION)
+    at, grid = time_options(p, now)
+    when = at if at is not None else now
     libvirt_only = 'nova' not in sources
     lv = None
     if 'libvirt' in sources:
@@ -181,7 +299,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
     last_sample = p.get('query_last_sample')
     if last_sample is None:
         last_sample = 'max by (%s) (timestamp(node_memory_MemAvailable_bytes))' % label
-    fetched = inst_fetched = None
+    fetched = inst_fetched = hist_fetched = hist_inst_fetched = None
+    hist_requests = 0
     instance_queries = {}
     inst_units = {}
     if prom_client is not None:
@@ -189,15 +308,24 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         prom.compile_pattern(pattern)
         if not p.get('staleness'):
             last_sample = None
-        fetched = prom.fetch(prom_client, queries, label, last_sample=last_sample, now=now)
+        fetched = prom.fetch(prom_client, queries, label, last_sample=last_sample, now=when)
         for metric in METRICS:
             if p.get('query_instance_%s' % metric):
                 instance_queries[metric] = p['query_instance_%s' % metric]
+        inst_label = p.get('prometheus_instance_label') or prom.DEFAULT_INSTANCE_LABEL
+        raw = []
         if instance_queries:
             inst_units = dict((m, p.get('instance_%s_unit' % m) or 'ratio') for m in instance_queries)
-            inst_fetched = prom.fetch(prom_client, instance_queries,
-                                      p.get('prometheus_instance_label') or prom.DEFAULT_INSTANCE_LABEL,
-                                      now=now, raw=[m for m, u in inst_units.items() if u != 'ratio'])
+            raw = [m for m, u in inst_units.items() if u != 'ratio']
+            inst_fetched = prom.fetch(prom_client, instance_queries, inst_label, now=when, raw=raw)
+        if grid:
+            hist_fetched, hist_requests = prom.fetch_range(
+                prom_client, queries, label, grid['start'], grid['step'], grid['times'])
+            if instance_queries:
+                hist_inst_fetched, more = prom.fetch_range(
+                    prom_client, instance_queries, inst_label, grid['start'], grid['step'], grid['times'],
+                    raw=raw)
+                hist_requests += more
     prom_done = time.time()
 
     measured = None
@@ -218,7 +346,7 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
     if prom_client is not None:
         loads, why = prom.host_loads(fetched, hosts, label=label, pattern=pattern,
                                      host_map=p.get('prometheus_host_map'),
-                                     staleness=p.get('staleness'), now=now)
+                                     staleness=p.get('staleness'), now=when)
         apply_host_loads(hosts, loads, 'prometheus')
         if inst_fetched:
             apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances, inst_units))
@@ -227,7 +355,7 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
             'queries': dict(queries, **dict(('instance_%s' % k, v) for k, v in instance_queries.items())),
             'last_sample_query': last_sample,
             'window': window_of(queries['cpu']),
-            'time': now,
+            'time': when,
             'instance_units': inst_units,
             'host_label': label,
             'staleness': p.get('staleness'),
@@ -283,10 +411,14 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
         weights['memory'] = p['weight_memory']
     if weights:
         source_info['weights'] = weights
+    if at is not None:
+        # Loads of the past on today's placement: say both times, for whoever reads it later.
+        source_info['at'] = {'loads_at': utc_iso(at), 'placement_at': utc_iso(now)}
 
     snapshot = {
         'version': 1,
-        'taken_at': utc_iso(now),
+        # The planner's cooldowns compare last_moved_at with it: the time of the loads.
+        'taken_at': utc_iso(when),
         'sources': source_info,
         'hosts': hosts,
         'instances': instances,
@@ -324,4 +456,8 @@ def gather(conn, p, now=None, validate=None, prometheus_client=None):
             'total': round(time.time() - started, 3),
         },
     }
-    return snapshot, summary
+    history = None
+    if grid:
+        history = load_history(grid, hist_fetched, hist_inst_fetched, hosts, instances, p, label, pattern,
+                               inst_units, hist_requests)
+    return snapshot, summary, history

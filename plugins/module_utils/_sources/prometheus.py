@@ -6,6 +6,9 @@
 The queries must return a ratio 0..1 per series.  Series are joined to hypervisors through a
 label (``instance`` by default), a regular expression with one group that extracts the host name
 from it (by default it strips ``:port`` and the domain), and an explicit map that wins over both.
+
+The load history runs the same queries as range queries over a grid of times and joins each
+grid point exactly as an instant query at that time would be joined.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,6 +45,8 @@ DEFAULT_HOST_PATTERN = r'^(\[[^\]]+\]|[^.:]+)'
 DEFAULT_INSTANCE_LABEL = 'resource'
 # Tolerance for float noise at the edges of 0..1 (rate() can give 1.0000000002).
 EPSILON = 0.02
+# Points per series in one range request; Prometheus refuses more than 11,000.
+MAX_POINTS = 10000
 
 
 def api_base(url):
@@ -91,11 +96,19 @@ class PrometheusClient(object):
 
     def query(self, name, promql, at=None):
         """Run one instant query; return the list of result series (vector) or raise."""
-        self.queries += 1
         params = {'query': promql}
         if at is not None:
             params['time'] = '%.3f' % at
-        url = self.base + '/api/v1/query'
+        return self._post(name, promql, '/api/v1/query', params, 'vector')
+
+    def query_range(self, name, promql, start, end, step):
+        """Run one range query (points start, start + step, ... up to end); return its series (matrix)."""
+        params = {'query': promql, 'start': '%.3f' % start, 'end': '%.3f' % end, 'step': '%d' % step}
+        return self._post(name, promql, '/api/v1/query_range', params, 'matrix')
+
+    def _post(self, name, promql, path, params, kind):
+        self.queries += 1
+        url = self.base + path
         try:
             resp = self.session.post(url, data=params, headers=self.headers, auth=self.auth,
                                      timeout=self.timeout, verify=self.verify)
@@ -106,11 +119,11 @@ class PrometheusClient(object):
         except requests.exceptions.RequestException as exc:
             raise LevellerError('Prometheus at %s is unreachable: %s' % (self.base, redact_url(str(exc))),
                                 FailureClass.UNREACHABLE)
-        return parse_response(name, promql, resp.status_code, resp.text, self.base)
+        return parse_response(name, promql, resp.status_code, resp.text, self.base, kind=kind)
 
 
-def parse_response(name, promql, status_code, text, base='Prometheus'):
-    """Check a query answer and return its result list (vector)."""
+def parse_response(name, promql, status_code, text, base='Prometheus', kind='vector'):
+    """Check a query answer and return its result list (``kind``: vector, or matrix for a range query)."""
     if status_code in (401, 403):
         raise LevellerError('Prometheus at %s refused the %s query (HTTP %s): check '
                             'prometheus_token / prometheus_username / prometheus_password'
@@ -120,8 +133,9 @@ def parse_response(name, promql, status_code, text, base='Prometheus'):
         body = json.loads(text)
     except ValueError:
         if status_code == 404:
-            raise LevellerError('%s does not answer /api/v1/query (HTTP 404): is prometheus_url the '
-                                'Prometheus base URL (with its route prefix, if any)?' % base,
+            raise LevellerError('%s does not answer /api/v1/%s (HTTP 404): is prometheus_url the '
+                                'Prometheus base URL (with its route prefix, if any)?'
+                                % (base, 'query' if kind == 'vector' else 'query_range'),
                                 FailureClass.CONFIGURATION)
         raise LevellerError('Prometheus at %s answered the %s query with HTTP %s and no JSON: %s'
                             % (base, name, status_code, redact_url((text or '')[:200])),
@@ -134,11 +148,43 @@ def parse_response(name, promql, status_code, text, base='Prometheus'):
         raise LevellerError('Prometheus rejected the %s query %r: %s: %s' % (
             name, promql, kind, body.get('error')), failure)
     data = body.get('data') or {}
-    if data.get('resultType') != 'vector':
-        raise LevellerError('the %s query %r returns a %s, not an instant vector: write it so that '
-                            'it returns one number per host (or instance)'
-                            % (name, promql, data.get('resultType')), FailureClass.CONFIGURATION)
+    if data.get('resultType') != kind:
+        raise LevellerError('the %s query %r returns a %s, not %s: write it so that it returns one '
+                            'number per host (or instance)'
+                            % (name, promql, data.get('resultType'),
+                               'an instant vector' if kind == 'vector' else 'a series per host (or instance) over time'),
+                            FailureClass.CONFIGURATION)
     return data.get('result') or []
+
+
+def series_label(name, promql, labels, label):
+    """The value of ``label`` in a series' labels; a series without it is an error."""
+    if label not in labels:
+        raise LevellerError(
+            'the %s query %r returns series without the label %r (labels: %s): keep the label '
+            'in the query (for example "avg by (%s) (...)") or set the label option'
+            % (name, promql, label, ', '.join(sorted(labels)) or 'none', label),
+            FailureClass.CONFIGURATION)
+    return labels[label]
+
+
+def sample_value(name, promql, raw, label, key, ratio=True):
+    """One sample as a float, None for NaN; with ``ratio`` checked to 0..1 and clamped."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise LevellerError('the %s query %r returned %r for %s, not a number'
+                            % (name, promql, raw, key), FailureClass.CONFIGURATION)
+    if math.isnan(value):  # e.g. 0/0 on an idle counter
+        return None
+    if ratio:
+        if value < -EPSILON or value > 1 + EPSILON:
+            raise LevellerError(
+                'the %s query %r returned %s for %s=%s, outside 0..1: the query must return a '
+                'ratio (divide percentages by 100, bytes by the total)'
+                % (name, promql, raw, label, key), FailureClass.CONFIGURATION)
+        value = min(1.0, max(0.0, value))
+    return value
 
 
 def samples(name, promql, result, label, ratio=True):
@@ -150,28 +196,11 @@ def samples(name, promql, result, label, ratio=True):
     out = []
     for series in result:
         labels = series.get('metric') or {}
-        if label not in labels:
-            raise LevellerError(
-                'the %s query %r returns series without the label %r (labels: %s): keep the label '
-                'in the query (for example "avg by (%s) (...)") or set the label option'
-                % (name, promql, label, ', '.join(sorted(labels)) or 'none', label),
-                FailureClass.CONFIGURATION)
+        key = series_label(name, promql, labels, label)
         raw = (series.get('value') or (None, None))[1]
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise LevellerError('the %s query %r returned %r for %s, not a number'
-                                % (name, promql, raw, labels.get(label)), FailureClass.CONFIGURATION)
-        if math.isnan(value):  # e.g. 0/0 on an idle counter
-            continue
-        if ratio:
-            if value < -EPSILON or value > 1 + EPSILON:
-                raise LevellerError(
-                    'the %s query %r returned %s for %s=%s, outside 0..1: the query must return a '
-                    'ratio (divide percentages by 100, bytes by the total)'
-                    % (name, promql, raw, label, labels.get(label)), FailureClass.CONFIGURATION)
-            value = min(1.0, max(0.0, value))
-        out.append((labels.get(label), value, labels))
+        value = sample_value(name, promql, raw, label, key, ratio)
+        if value is not None:
+            out.append((key, value, labels))
     return out
 
 
@@ -201,11 +230,10 @@ def compile_pattern(pattern):
     return rx
 
 
-def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
-    """Map (label value, value) pairs to host names; exact match on the name or node name.
+def host_resolver(hosts, pattern, host_map):
+    """A function from a label value to the name of the host in ``hosts`` it stands for, or None.
 
-    Returns {host name: value}.  Two series for the same host are an error: the query or the
-    mapping is ambiguous (e.g. two jobs scrape the same host).
+    Exact match on the host name or the hypervisor host name, after the map and the pattern.
     """
     rx = compile_pattern(pattern)
     names = {}
@@ -213,21 +241,40 @@ def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
         names[h['name']] = h['name']
         if h.get('hypervisor_hostname'):
             names.setdefault(h['hypervisor_hostname'], h['name'])
-    out = {}
-    origin = {}
-    for value_label, value, _labels in pairs:
+
+    def resolve(value_label):
         key = host_key(value_label, rx, host_map)
         host = names.get(key) if key is not None else None
         if host is None and value_label in names:
             host = names[value_label]
+        return host
+    return resolve
+
+
+def two_series_error(name, promql, host, label, first, second):
+    """The error for two series of one query that stand for the same host."""
+    return LevellerError(
+        'the %s query %r returns two series for host %s (%s=%s and %s=%s): aggregate it '
+        '"by (%s)", narrow it (for example job="node") or set prometheus_host_map'
+        % (name, promql, host, label, first, label, second, label),
+        FailureClass.CONFIGURATION)
+
+
+def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
+    """Map (label value, value) pairs to host names; exact match on the name or node name.
+
+    Returns {host name: value}.  Two series for the same host are an error: the query or the
+    mapping is ambiguous (e.g. two jobs scrape the same host).
+    """
+    resolve = host_resolver(hosts, pattern, host_map)
+    out = {}
+    origin = {}
+    for value_label, value, _labels in pairs:
+        host = resolve(value_label)
         if host is None:
             continue  # a series for a host out of scope or not a hypervisor
         if host in out:
-            raise LevellerError(
-                'the %s query %r returns two series for host %s (%s=%s and %s=%s): aggregate it '
-                '"by (%s)", narrow it (for example job="node") or set prometheus_host_map'
-                % (name, promql, host, label, origin[host], label, value_label, label),
-                FailureClass.CONFIGURATION)
+            raise two_series_error(name, promql, host, label, origin[host], value_label)
         out[host] = value
         origin[host] = value_label
     return out
@@ -289,6 +336,33 @@ def host_loads(fetched, hosts, label=DEFAULT_HOST_LABEL, pattern=DEFAULT_HOST_PA
 INSTANCE_UNITS = {'ratio': None, 'cores': 'vcpus', 'mb': 'memory_mb'}
 
 
+def instance_share(metric, promql, unit, value, inst):
+    """An instance's value as a share 0..1 of its flavor (``cores`` / ``mb``), as is for ``ratio``.
+
+    None when the flavor lacks the size to divide by; more than the flavor is a units error.
+    """
+    field = INSTANCE_UNITS[unit]
+    if not field:
+        return round(value, 6)
+    size = (inst.get('flavor') or {}).get(field)
+    if not size:
+        return None
+    share = value / float(size)
+    if share < -EPSILON or share > 1 + EPSILON:
+        raise LevellerError(
+            'the instance %s query %r returned %s %s for instance %s (%s), more than its '
+            'flavor has (%s): check the query and its unit (instance_%s_unit)'
+            % (metric, promql, value, unit, inst.get('id'), inst.get('name'), size, metric),
+            FailureClass.CONFIGURATION)
+    return round(min(1.0, max(0.0, share)), 6)
+
+
+def two_instance_series_error(metric, promql, uuid):
+    return LevellerError('the instance %s query %r returns two series for instance %s: '
+                         'aggregate it by the instance label' % (metric, promql, uuid),
+                         FailureClass.CONFIGURATION)
+
+
 def instance_loads(fetched, instances, units=None):
     """Per-instance loads, 0..1 of each instance's own flavor: {uuid: {metric: value}}.
 
@@ -307,20 +381,105 @@ def instance_loads(fetched, instances, units=None):
             if inst is None:
                 continue
             if metric in loads.get(uuid, {}):
-                raise LevellerError('the instance %s query %r returns two series for instance %s: '
-                                    'aggregate it by the instance label' % (metric, promql, uuid),
-                                    FailureClass.CONFIGURATION)
-            if INSTANCE_UNITS[unit]:
-                size = (inst.get('flavor') or {}).get(INSTANCE_UNITS[unit])
-                if not size:
-                    continue
-                share = value / float(size)
-                if share < -EPSILON or share > 1 + EPSILON:
-                    raise LevellerError(
-                        'the instance %s query %r returned %s %s for instance %s (%s), more than its '
-                        'flavor has (%s): check the query and its unit (instance_%s_unit)'
-                        % (metric, promql, value, unit, uuid, inst.get('name'), size, metric),
-                        FailureClass.CONFIGURATION)
-                value = min(1.0, max(0.0, share))
-            loads.setdefault(uuid, {})[metric] = round(value, 6)
+                raise two_instance_series_error(metric, promql, uuid)
+            value = instance_share(metric, promql, unit, value, inst)
+            if value is None:
+                continue
+            loads.setdefault(uuid, {})[metric] = value
     return loads
+
+
+# ---------------------------------------------------------------- load history (range queries)
+
+def range_chunks(start, step, times, max_points=MAX_POINTS):
+    """Split the grid start + k * step (k < times) into requests of at most ``max_points`` points.
+
+    Returns [(first k, request start, request end)]; each request ends on its last grid point,
+    so consecutive requests neither overlap nor leave a point out.
+    """
+    chunks = []
+    first = 0
+    while first < times:
+        last = min(times, first + max_points) - 1
+        chunks.append((first, start + first * step, start + last * step))
+        first = last + 1
+    return chunks
+
+
+def fetch_range(client, queries, label, start, step, times, raw=(), max_points=MAX_POINTS):
+    """Run each query over the grid, in as many range requests as ``max_points`` needs.
+
+    Returns ({metric: (promql, [(label value, {k: value}, labels)])}, number of requests). The
+    pieces of one series (same labels) from consecutive requests are put back together; samples
+    are checked as the instant path checks them (``raw`` metrics are not ratios).
+    """
+    fetched = {}
+    requests_sent = 0
+    chunks = range_chunks(start, step, times, max_points)
+    for metric in sorted(queries):
+        promql = queries[metric]
+        by_labels = {}
+        for first, chunk_start, chunk_end in chunks:
+            result = client.query_range(metric, promql, chunk_start, chunk_end, step)
+            requests_sent += 1
+            for series in result:
+                labels = series.get('metric') or {}
+                key = series_label(metric, promql, labels, label)
+                points = by_labels.setdefault(tuple(sorted(labels.items())), (key, {}, labels))[1]
+                for t, value in series.get('values') or ():
+                    k = int(round((float(t) - start) / step))
+                    if k < first or k >= times:
+                        continue  # not a point of this request's part of the grid
+                    value = sample_value(metric, promql, value, label, key, ratio=metric not in raw)
+                    if value is not None:
+                        points[k] = value
+        fetched[metric] = (promql, [by_labels[labels] for labels in sorted(by_labels)])
+    return fetched, requests_sent
+
+
+def host_history(fetched, hosts, times, label=DEFAULT_HOST_LABEL, pattern=DEFAULT_HOST_PATTERN,
+                 host_map=None):
+    """Every host's series over the grid: {host: {metric: [value or None] * times}}.
+
+    Series are joined as join_to_hosts joins an instant answer; two series with a sample for the
+    same host at the same grid point are the same error.
+    """
+    resolve = host_resolver(hosts, pattern, host_map)
+    out = dict((h['name'], dict((m, [None] * times) for m in sorted(fetched))) for h in hosts)
+    for metric in sorted(fetched):
+        promql, series = fetched[metric]
+        origin = {}
+        for key, points, _labels in series:
+            host = resolve(key)
+            if host is None:
+                continue
+            line = out[host][metric]
+            seen = origin.setdefault(host, {})
+            for k, value in points.items():
+                if line[k] is not None:
+                    raise two_series_error(metric, promql, host, label, seen[k], key)
+                line[k] = value
+                seen[k] = key
+    return out
+
+
+def instance_history(fetched, instances, times, units=None):
+    """Every instance's series over the grid, 0..1 of its flavor: {uuid: {metric: [value or None]}}."""
+    units = units or {}
+    if not fetched:
+        return {}
+    out = dict((i['id'], dict((m, [None] * times) for m in sorted(fetched))) for i in instances)
+    by_id = dict((i['id'], i) for i in instances)
+    for metric in sorted(fetched):
+        promql, series = fetched[metric]
+        unit = units.get(metric, 'ratio')
+        for uuid, points, _labels in series:
+            inst = by_id.get(uuid)
+            if inst is None:
+                continue
+            line = out[uuid][metric]
+            for k, value in points.items():
+                if line[k] is not None:
+                    raise two_instance_series_error(metric, promql, uuid)
+                line[k] = instance_share(metric, promql, unit, value, inst)
+    return out

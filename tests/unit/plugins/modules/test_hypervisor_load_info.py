@@ -34,7 +34,7 @@ def run(monkeypatch):
         if seen.get('raise'):
             raise seen['raise']
         return ({'version': 1, 'taken_at': '2026-11-22T22:00:00Z', 'sources': {}, 'hosts': [],
-                 'instances': []}, {'hosts': 0})
+                 'instances': []}, {'hosts': 0}, seen.get('history'))
 
     def exit_json(self, **kw):
         raise Exit(kw, False)
@@ -43,7 +43,7 @@ def run(monkeypatch):
         raise Exit(kw, True)
 
     monkeypatch.setattr(mod, 'connect', lambda module: FakeConn(make_cloud(1, 1)))
-    monkeypatch.setattr(mod.gather_mod, 'gather', fake_gather)
+    monkeypatch.setattr(mod.gather_mod, 'gather_all', fake_gather)
     monkeypatch.setattr(AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(AnsibleModule, 'fail_json', fail_json)
     for var in ('PROMETHEUS_QUERY_URL', 'PROMETHEUS_CPU_USED', 'PROMETHEUS_MEM_USED', 'OS_LIMIT_TO_AZ',
@@ -181,3 +181,51 @@ def test_libvirt_only_real_run_on_the_test_driver(monkeypatch, tmp_path):
             mod.main()
     assert exc.value.failed and exc.value.result['failure'] == 'configuration'
     assert 'bogus' in exc.value.result['msg'] and 'snapshot' not in exc.value.result
+
+
+HISTORY = {'start': 1795380000.0, 'step': 300, 'times': 3, 'queries': 2,
+           'hosts': {'compute1': {'cpu': [0.1, None, 0.3], 'memory': [0.5, 0.5, 0.5]}},
+           'instances': {}, 'missing': {'hosts': [], 'instances': 0}}
+
+
+def test_load_history_is_returned_whole_without_history_dest(run):
+    run.seen['history'] = HISTORY
+    result, seen = run({'prometheus_url': 'http://p', 'at': '-1h', 'history': {'start': '-2h'}})
+    assert not result.failed, result.result
+    assert result.result['load_history'] == HISTORY
+    assert 'load_history_dest' not in result.result
+    assert seen['params']['history'] == {'start': '-2h', 'end': None, 'step': 300}
+    assert seen['params']['at'] == '-1h'
+
+
+def test_history_dest_gets_the_series_and_the_result_only_a_summary(run, tmp_path):
+    run.seen['history'] = HISTORY
+    dest = tmp_path / 'history.json'
+    result, _seen = run({'prometheus_url': 'http://p', 'history': {'start': '-2h'},
+                         'history_dest': str(dest), '_ansible_check_mode': True})
+    assert not result.failed, result.result
+    assert 'load_history' not in result.result
+    assert result.result['load_history_dest'] == str(dest)
+    assert result.result['load_history_summary'] == {'start': 1795380000.0, 'step': 300, 'times': 3,
+                                                     'queries': 2, 'hosts': 1, 'instances': 0}
+    assert json.loads(dest.read_text()) == HISTORY
+    assert oct(dest.stat().st_mode & 0o777) == '0o600'
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'at': '+2h'}, 'at: '),
+    ({'at': '2099-01-01T00:00:00Z'}, 'at is 2099-01-01T00:00:00Z'),
+    ({'at': 'tomorrow'}, 'ISO 8601'),
+    ({'at': '2026-12-06T10:00:00'}, 'add Z'),
+    ({'at': '-1h', 'sources': ['nova', 'libvirt'], 'libvirt_uris': {'compute1': 'test:///default'}}, 'libvirt'),
+    ({'history': {'start': '-1h', 'step': 0}}, 'history.step'),
+    ({'history': {'start': '-40d'}}, 'more than 31'),
+    ({'history': {'start': '-1h'}, 'sources': ['nova']}, 'add prometheus to sources'),
+    ({'history_dest': '/tmp/h.json'}, 'history'),
+])
+def test_bad_at_or_history_fails_before_any_connection(run, monkeypatch, args, words):
+    monkeypatch.setattr(mod, 'connect', lambda module: pytest.fail('connected despite a bad option'))
+    args = dict(args, prometheus_url='http://p')
+    result, seen = run(args)
+    assert result.failed and words in result.result['msg'], result.result
+    assert 'params' not in seen

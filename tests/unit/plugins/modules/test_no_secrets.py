@@ -100,7 +100,7 @@ def test_failed_snapshot_carries_no_secret(info):
 def test_a_secret_in_an_unexpected_error_is_masked(info, monkeypatch):
     def boom(conn, p, validate=None):
         raise RuntimeError('the SDK said: password %s for %s' % (SECRETS[0], PROM_URL))
-    monkeypatch.setattr(info_mod.gather_mod, 'gather', boom)
+    monkeypatch.setattr(info_mod.gather_mod, 'gather_all', boom)
     text, result, journal = info({})
     assert result['failed'] and 'the SDK said' in result['msg']
     assert_no_secret(text, journal)
