@@ -32,7 +32,7 @@ import math
 from ansible_collections.cloudops.leveller.plugins.module_utils import _replay as replay
 from ansible_collections.cloudops.leveller.plugins.module_utils import _snapshot as snap
 from ansible_collections.cloudops.leveller.plugins.module_utils import _timeline as timeline
-from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError
+from ansible_collections.cloudops.leveller.plugins.module_utils._plan import PlanError, effective_params
 from ansible_collections.cloudops.leveller.plugins.module_utils._strategies import STRATEGIES, make_plan
 
 # CPU in the engine's units: 1,000 per physical CPU (the engine rounds allocations down when a
@@ -273,64 +273,102 @@ def _number(value, path, low=None, integer=False):
 ENTRY_KEYS = ("strategy", "params", "every", "when", "level", "estimate")
 
 
-def schedule_of(cloud, configuration, path):
-    """The engine's schedule for one configuration (checked; bad input raises BacktestError)."""
-    entries = configuration.get("schedule")
-    if not isinstance(entries, list) or not entries:
-        raise BacktestError("%s.schedule: expected a list of strategy runs, e.g. "
-                            "[{strategy: overload, when: hot}, {strategy: consolidate, every: 3600}]" % path)
-    schedule = []
-    for k, entry in enumerate(entries):
-        where = "%s.schedule[%d]" % (path, k)
-        if not isinstance(entry, dict):
-            raise BacktestError("%s: expected a dict with strategy, params, every, when, level, estimate" % where)
-        unknown = sorted(set(entry) - set(ENTRY_KEYS))
+def _entry(entry, where, step=None):
+    """One schedule entry checked without a snapshot; returns it normalised."""
+    if not isinstance(entry, dict):
+        raise BacktestError("%s: expected a dict with strategy, params, every, when, level, estimate" % where)
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise BacktestError("%s.%s: unknown key (known: %s)" % (where, unknown[0], ", ".join(ENTRY_KEYS)))
+    strategy = entry.get("strategy")
+    if strategy not in STRATEGIES:
+        raise BacktestError("%s.strategy: expected one of %s, got %r"
+                            % (where, ", ".join(sorted(STRATEGIES)), strategy))
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        raise BacktestError("%s.params: expected a dict of %s's parameters" % (where, strategy))
+    try:  # level_plan's own checks of every value; those that need the cloud come on the start
+        effective_params(STRATEGIES[strategy].PARAMS, params)
+    except PlanError as exc:
+        raise BacktestError("%s.params: %s" % (where, exc))
+    every = entry.get("every")
+    every = _number(every if every is not None else 0, where + ".every", 0)
+    if step is not None and every and every < step:
+        raise BacktestError("%s.every: %s s is shorter than the history's step (%s s); use 0 (every step) "
+                            "or a multiple of the step" % (where, every, step))
+    when = entry.get("when") or "always"
+    if when not in WHEN:
+        raise BacktestError("%s.when: expected one of %s, got %r" % (where, ", ".join(WHEN), when))
+    level = entry.get("level")
+    if when != "always":
+        if level is None:
+            level = 1.0 if when == "hot" else 0.5
+        level = _number(level, where + ".level", 0)
+        if level > 2:
+            raise BacktestError("%s.level: a share of a host's CPU (0..2), got %r" % (where, level))
+    elif level is not None:
+        raise BacktestError("%s.level: only with when: hot or when: cool" % where)
+    estimate = entry.get("estimate")
+    if estimate is not None:
+        if not isinstance(estimate, dict) or sorted(estimate) != ["percentile", "window"]:
+            raise BacktestError("%s.estimate: expected {percentile: 0-100, window: seconds}" % where)
+        percentile = _number(estimate["percentile"], where + ".estimate.percentile", 1)
+        window = _number(estimate["window"], where + ".estimate.window", 0)
+        if percentile > 100:
+            raise BacktestError("%s.estimate.percentile: at most 100, got %r" % (where, percentile))
+        estimate = (percentile, window)
+    return {"strategy": strategy, "params": params, "every": every, "when": when, "level": level,
+            "estimate": estimate}
+
+
+def check_configurations(configurations, step=None):
+    """Every configuration checked without a snapshot (names, keys, each entry's parameters);
+    returns them normalised. ``step`` (seconds), when known, bounds ``every``."""
+    if not isinstance(configurations, list) or not configurations:
+        raise BacktestError("configurations: expected a list of {name, schedule}")
+    names = []
+    checked = []
+    for k, configuration in enumerate(configurations):
+        path = "configurations[%d]" % k
+        if not isinstance(configuration, dict):
+            raise BacktestError("%s: expected a dict with name and schedule" % path)
+        unknown = sorted(set(configuration) - set(("name", "schedule")))
         if unknown:
-            raise BacktestError("%s.%s: unknown key (known: %s)" % (where, unknown[0], ", ".join(ENTRY_KEYS)))
-        strategy = entry.get("strategy")
-        if strategy not in STRATEGIES:
-            raise BacktestError("%s.strategy: expected one of %s, got %r"
-                                % (where, ", ".join(sorted(STRATEGIES)), strategy))
-        params = entry.get("params") or {}
-        if not isinstance(params, dict):
-            raise BacktestError("%s.params: expected a dict of %s's parameters" % (where, strategy))
-        every = _number(entry.get("every", 0) if entry.get("every") is not None else 0, where + ".every", 0)
-        if every and every < cloud.step:
-            raise BacktestError("%s.every: %s s is shorter than the history's step (%s s); use 0 (every step) "
-                                "or a multiple of the step" % (where, every, cloud.step))
-        when = entry.get("when") or "always"
-        if when not in WHEN:
-            raise BacktestError("%s.when: expected one of %s, got %r" % (where, ", ".join(WHEN), when))
-        level = entry.get("level")
-        if when != "always":
-            if level is None:
-                level = 1.0 if when == "hot" else 0.5
-            level = _number(level, where + ".level", 0)
-            if level > 2:
-                raise BacktestError("%s.level: a share of a host's CPU (0..2), got %r" % (where, level))
-        elif level is not None:
-            raise BacktestError("%s.level: only with when: hot or when: cool" % where)
-        estimate = entry.get("estimate")
-        if estimate is not None:
-            if not isinstance(estimate, dict) or sorted(estimate) != ["percentile", "window"]:
-                raise BacktestError("%s.estimate: expected {percentile: 0-100, window: seconds}" % where)
-            percentile = _number(estimate["percentile"], where + ".estimate.percentile", 1)
-            window = _number(estimate["window"], where + ".estimate.window", 0)
-            if percentile > 100:
-                raise BacktestError("%s.estimate.percentile: at most 100, got %r" % (where, percentile))
-            estimate = (percentile, window)
+            raise BacktestError("%s.%s: unknown key (known: name, schedule)" % (path, unknown[0]))
+        name = configuration.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise BacktestError("%s.name: a name for the table is required" % path)
+        if name in names:
+            raise BacktestError("%s.name: %r is used twice" % (path, name))
+        names.append(name)
+        entries = configuration.get("schedule")
+        if not isinstance(entries, list) or not entries:
+            raise BacktestError("%s.schedule: expected a list of strategy runs, e.g. "
+                                "[{strategy: overload, when: hot}, {strategy: consolidate, every: 3600}]" % path)
+        checked.append({"name": name, "schedule": [
+            _entry(entry, "%s.schedule[%d]" % (path, j), step) for j, entry in enumerate(entries)]})
+    return checked
+
+
+def schedule_of(cloud, configuration, path):
+    """The engine's schedule for one checked configuration; each entry's parameters are also
+    planned once on the start (checks that need the cloud, e.g. drain's hosts)."""
+    schedule = []
+    for k, entry in enumerate(configuration["schedule"]):
+        where = "%s.schedule[%d]" % (path, k)
+        strategy = entry["strategy"]
         name = "%s #%d" % (strategy, k + 1)
-        policy = SnapshotPolicy(cloud, strategy, params, name, estimate=estimate)
-        try:  # the parameters are checked on the start before anything is replayed
-            make_plan(policy.snapshot(_Start(cloud), 0.0), strategy, params)
+        policy = SnapshotPolicy(cloud, strategy, entry["params"], name, estimate=entry["estimate"])
+        try:
+            make_plan(policy.snapshot(_Start(cloud), 0.0), strategy, entry["params"])
         except PlanError as exc:
             raise BacktestError("%s.params: %s" % (where, exc))
-        if when == "hot":
-            schedule.append(replay.Hot(policy, level, name, period=every))
-        elif when == "cool":
-            schedule.append(replay.Below(policy, level, every, name))
+        if entry["when"] == "hot":
+            schedule.append(replay.Hot(policy, entry["level"], name, period=entry["every"]))
+        elif entry["when"] == "cool":
+            schedule.append(replay.Below(policy, entry["level"], entry["every"], name))
         else:
-            schedule.append(replay.Every(policy, every, name))
+            schedule.append(replay.Every(policy, entry["every"], name))
     return schedule
 
 
@@ -353,27 +391,13 @@ class _Start(object):
 def run(snapshot, history, configurations, ping_pong_window=3600.0, migration_mib_per_s=1000.0,
         power_idle_watts=150.0, power_max_watts=350.0):
     """Replay each configuration over the history; returns the backtest dict (see level_backtest)."""
-    if not isinstance(configurations, list) or not configurations:
-        raise BacktestError("configurations: expected a list of {name, schedule}")
-    names = []
-    for k, configuration in enumerate(configurations):
-        if not isinstance(configuration, dict):
-            raise BacktestError("configurations[%d]: expected a dict with name and schedule" % k)
-        unknown = sorted(set(configuration) - set(("name", "schedule")))
-        if unknown:
-            raise BacktestError("configurations[%d].%s: unknown key (known: name, schedule)" % (k, unknown[0]))
-        name = configuration.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise BacktestError("configurations[%d].name: a name for the table is required" % k)
-        if name in names:
-            raise BacktestError("configurations[%d].name: %r is used twice" % (k, name))
-        names.append(name)
     if power_max_watts < power_idle_watts or power_idle_watts < 0:
         raise BacktestError("power_idle_watts and power_max_watts: need 0 <= idle <= max, got %s and %s"
                             % (power_idle_watts, power_max_watts))
     if migration_mib_per_s <= 0:
         raise BacktestError("migration_mib_per_s: must be > 0, got %s" % migration_mib_per_s)
-    # every schedule is built (and checked) before any is replayed
+    configurations = check_configurations(configurations, check_history(history)[1])
+    # every schedule is built (and checked on the start) before any is replayed
     clouds = []
     for k, configuration in enumerate(configurations):
         cloud = Cloud(snapshot, history, migration_mib_per_s, power_idle_watts, power_max_watts)
@@ -399,7 +423,7 @@ def run(snapshot, history, configurations, ping_pong_window=3600.0, migration_mi
 
 
 def _iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat()
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _moves(rp, cloud):

@@ -179,6 +179,8 @@ options:
       - The series are joined to hosts and instances as the instant queries are (O(prometheus_host_label),
         O(prometheus_host_pattern), O(prometheus_host_map), O(prometheus_instance_label), the units).
         O(staleness) does not apply; a grid point without a sample is null.
+      - A point up to 0.5 outside 0..1 (the edges of a short C(rate) window, scrape jitter) is
+        clamped into it; further out is a units error, as for the instant queries.
       - Returned as RV(load_history), not in the snapshot; see O(history_dest) for big clouds.
       - Needs V(prometheus) in O(sources). The history spans at most 31 days.
     type: dict

@@ -39,7 +39,7 @@ options:
     description:
       - The start, as returned by M(cloudops.leveller.hypervisor_load_info) (its C(snapshot) key),
         best gathered with C(at) set to the start of the history.
-      - Exactly one of O(snapshot) and O(snapshot_file) is required.
+      - Exactly one of O(snapshot) and O(snapshot_file) is required, unless O(check_only=true).
     type: dict
   snapshot_file:
     description:
@@ -53,7 +53,7 @@ options:
       - Missing points take the value before them. An instance without a series shares its host's
         busy CPUs in proportion to its vCPUs. Without a host series, the instance keeps its
         snapshot load. The result's C(load_from) counts each case.
-      - Exactly one of O(history) and O(history_file) is required.
+      - Exactly one of O(history) and O(history_file) is required, unless O(check_only=true).
     type: dict
   history_file:
     description:
@@ -133,6 +133,16 @@ options:
                   - Seconds of history.
                 type: int
                 required: true
+  check_only:
+    description:
+      - Only check O(configurations) (names, keys, every entry's parameters with
+        M(cloudops.leveller.level_plan)'s checks) and return, without a snapshot or a history.
+        Playbooks do this before they gather, so a typo fails before Prometheus is asked for days
+        of data.
+      - The checks that need the cloud (for example a drain's hosts) still come when the replay
+        starts.
+    type: bool
+    default: false
   ping_pong_window:
     description:
       - A move back to a host that the instance left less than this many seconds before counts
@@ -177,6 +187,7 @@ EXAMPLES = r'''
     at: -24h
     history:
       start: -24h
+      end: now
       step: 300
   register: gathered
 
@@ -207,9 +218,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+checked:
+  description: The names of the configurations, all checked.
+  returned: success
+  type: list
+  elements: str
 backtest:
   description: The replay of every configuration over the history.
-  returned: success
+  returned: success, unless O(check_only=true)
   type: dict
   contains:
     start:
@@ -288,6 +304,7 @@ def argument_spec():
             name=dict(type='str', required=True),
             schedule=dict(type='list', elements='dict', required=True, options=entry),
         )),
+        check_only=dict(type='bool', default=False),
         ping_pong_window=dict(type='int', default=3600),
         migration_mib_per_s=dict(type='float', default=1000.0),
         power_idle_watts=dict(type='float', default=150.0),
@@ -312,7 +329,8 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[('snapshot', 'snapshot_file'), ('history', 'history_file')],
-        required_one_of=[('snapshot', 'snapshot_file'), ('history', 'history_file')],
+        required_if=[('check_only', False, ('snapshot', 'snapshot_file'), True),
+                     ('check_only', False, ('history', 'history_file'), True)],
         supports_check_mode=True,
     )
     p = module.params
@@ -324,6 +342,13 @@ def main():
         for entry in configuration['schedule']:
             schedule.append(dict((k, v) for k, v in entry.items() if v is not None))
         configurations.append({'name': configuration['name'], 'schedule': schedule})
+    try:
+        checked = backtest.check_configurations(configurations)
+    except backtest.BacktestError as exc:
+        module.fail_json(msg=str(exc))
+    names = [c['name'] for c in checked]
+    if p['check_only']:
+        module.exit_json(changed=False, checked=names)
     try:
         if p['snapshot_file']:
             snapshot = load_file(p['snapshot_file'])
@@ -339,7 +364,7 @@ def main():
     except backtest.BacktestError as exc:
         module.fail_json(msg=str(exc))
     result['svg'] = backtest.svg(result, 'Backtest, %s to %s' % (result['start'], result['end']))
-    module.exit_json(changed=False, backtest=result)
+    module.exit_json(changed=False, checked=names, backtest=result)
 
 
 if __name__ == '__main__':

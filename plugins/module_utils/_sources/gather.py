@@ -308,7 +308,9 @@ def gather_all(conn, p, now=None, validate=None, prometheus_client=None):
         prom.compile_pattern(pattern)
         if not p.get('staleness'):
             last_sample = None
-        fetched = prom.fetch(prom_client, queries, label, last_sample=last_sample, now=when)
+        # Loads read at a past time start a history: they get the history's tolerance.
+        tolerance = prom.EPSILON if at is None else prom.HISTORY_TOLERANCE
+        fetched = prom.fetch(prom_client, queries, label, last_sample=last_sample, now=when, tolerance=tolerance)
         for metric in METRICS:
             if p.get('query_instance_%s' % metric):
                 instance_queries[metric] = p['query_instance_%s' % metric]
@@ -317,7 +319,8 @@ def gather_all(conn, p, now=None, validate=None, prometheus_client=None):
         if instance_queries:
             inst_units = dict((m, p.get('instance_%s_unit' % m) or 'ratio') for m in instance_queries)
             raw = [m for m, u in inst_units.items() if u != 'ratio']
-            inst_fetched = prom.fetch(prom_client, instance_queries, inst_label, now=when, raw=raw)
+            inst_fetched = prom.fetch(prom_client, instance_queries, inst_label, now=when, raw=raw,
+                                      tolerance=tolerance)
         if grid:
             hist_fetched, hist_requests = prom.fetch_range(
                 prom_client, queries, label, grid['start'], grid['step'], grid['times'])
@@ -349,7 +352,8 @@ def gather_all(conn, p, now=None, validate=None, prometheus_client=None):
                                      staleness=p.get('staleness'), now=when)
         apply_host_loads(hosts, loads, 'prometheus')
         if inst_fetched:
-            apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances, inst_units))
+            apply_instance_loads(instances, prom.instance_loads(inst_fetched, instances, inst_units,
+                                                                tolerance=tolerance))
         source_info['prometheus'] = {
             'url': redact_url(prom_client.base),
             'queries': dict(queries, **dict(('instance_%s' % k, v) for k, v in instance_queries.items())),

@@ -45,6 +45,10 @@ DEFAULT_HOST_PATTERN = r'^(\[[^\]]+\]|[^.:]+)'
 DEFAULT_INSTANCE_LABEL = 'resource'
 # Tolerance for float noise at the edges of 0..1 (rate() can give 1.0000000002).
 EPSILON = 0.02
+# Over a history the edges of a short rate() window and scrape jitter give points a little
+# further out (a 20 s window read 1.06 of an instance's vCPUs); they are clamped. A query in the
+# wrong unit (percent, bytes, cores read as ratio) is far out at once, and still an error.
+HISTORY_TOLERANCE = 0.5
 # Points per series in one range request; Prometheus refuses more than 11,000.
 MAX_POINTS = 10000
 
@@ -168,8 +172,9 @@ def series_label(name, promql, labels, label):
     return labels[label]
 
 
-def sample_value(name, promql, raw, label, key, ratio=True):
-    """One sample as a float, None for NaN; with ``ratio`` checked to 0..1 and clamped."""
+def sample_value(name, promql, raw, label, key, ratio=True, tolerance=EPSILON):
+    """One sample as a float, None for NaN; with ``ratio`` checked to 0..1 (``tolerance``
+    outside it is clamped, further out is an error)."""
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -178,7 +183,7 @@ def sample_value(name, promql, raw, label, key, ratio=True):
     if math.isnan(value):  # e.g. 0/0 on an idle counter
         return None
     if ratio:
-        if value < -EPSILON or value > 1 + EPSILON:
+        if value < -tolerance or value > 1 + tolerance:
             raise LevellerError(
                 'the %s query %r returned %s for %s=%s, outside 0..1: the query must return a '
                 'ratio (divide percentages by 100, bytes by the total)'
@@ -187,7 +192,7 @@ def sample_value(name, promql, raw, label, key, ratio=True):
     return value
 
 
-def samples(name, promql, result, label, ratio=True):
+def samples(name, promql, result, label, ratio=True, tolerance=EPSILON):
     """Turn series into (label value, value, labels) triples and check their units.
 
     Series without the label are an error (the query aggregated it away); NaN samples are
@@ -198,7 +203,7 @@ def samples(name, promql, result, label, ratio=True):
         labels = series.get('metric') or {}
         key = series_label(name, promql, labels, label)
         raw = (series.get('value') or (None, None))[1]
-        value = sample_value(name, promql, raw, label, key, ratio)
+        value = sample_value(name, promql, raw, label, key, ratio, tolerance)
         if value is not None:
             out.append((key, value, labels))
     return out
@@ -280,7 +285,7 @@ def join_to_hosts(name, promql, pairs, hosts, label, pattern, host_map):
     return out
 
 
-def fetch(client, queries, label, last_sample=None, now=None, raw=()):
+def fetch(client, queries, label, last_sample=None, now=None, raw=(), tolerance=EPSILON):
     """Run each query once (for all hosts or instances), evaluated at the same time ``now``.
 
     Returns {metric: (promql, [(label value, value, labels)])}; metrics in ``raw`` are not
@@ -291,7 +296,7 @@ def fetch(client, queries, label, last_sample=None, now=None, raw=()):
     for metric in sorted(queries):
         promql = queries[metric]
         fetched[metric] = (promql, samples(metric, promql, client.query(metric, promql, at=now), label,
-                                           ratio=metric not in raw))
+                                           ratio=metric not in raw, tolerance=tolerance))
     if last_sample:
         fetched['_last_sample'] = (last_sample, samples(
             'last sample', last_sample, client.query('last sample', last_sample, at=now), label,
@@ -336,7 +341,7 @@ def host_loads(fetched, hosts, label=DEFAULT_HOST_LABEL, pattern=DEFAULT_HOST_PA
 INSTANCE_UNITS = {'ratio': None, 'cores': 'vcpus', 'mb': 'memory_mb'}
 
 
-def instance_share(metric, promql, unit, value, inst):
+def instance_share(metric, promql, unit, value, inst, tolerance=EPSILON):
     """An instance's value as a share 0..1 of its flavor (``cores`` / ``mb``), as is for ``ratio``.
 
     None when the flavor lacks the size to divide by; more than the flavor is a units error.
@@ -348,7 +353,7 @@ def instance_share(metric, promql, unit, value, inst):
     if not size:
         return None
     share = value / float(size)
-    if share < -EPSILON or share > 1 + EPSILON:
+    if share < -tolerance or share > 1 + tolerance:
         raise LevellerError(
             'the instance %s query %r returned %s %s for instance %s (%s), more than its '
             'flavor has (%s): check the query and its unit (instance_%s_unit)'
@@ -363,7 +368,7 @@ def two_instance_series_error(metric, promql, uuid):
                          FailureClass.CONFIGURATION)
 
 
-def instance_loads(fetched, instances, units=None):
+def instance_loads(fetched, instances, units=None, tolerance=EPSILON):
     """Per-instance loads, 0..1 of each instance's own flavor: {uuid: {metric: value}}.
 
     Series are labelled with the instance UUID.  ``units`` says, per metric, what the query
@@ -382,7 +387,7 @@ def instance_loads(fetched, instances, units=None):
                 continue
             if metric in loads.get(uuid, {}):
                 raise two_instance_series_error(metric, promql, uuid)
-            value = instance_share(metric, promql, unit, value, inst)
+            value = instance_share(metric, promql, unit, value, inst, tolerance)
             if value is None:
                 continue
             loads.setdefault(uuid, {})[metric] = value
@@ -430,7 +435,8 @@ def fetch_range(client, queries, label, start, step, times, raw=(), max_points=M
                     k = int(round((float(t) - start) / step))
                     if k < first or k >= times:
                         continue  # not a point of this request's part of the grid
-                    value = sample_value(metric, promql, value, label, key, ratio=metric not in raw)
+                    value = sample_value(metric, promql, value, label, key, ratio=metric not in raw,
+                                         tolerance=HISTORY_TOLERANCE)
                     if value is not None:
                         points[k] = value
         fetched[metric] = (promql, [by_labels[labels] for labels in sorted(by_labels)])
@@ -481,5 +487,5 @@ def instance_history(fetched, instances, times, units=None):
             for k, value in points.items():
                 if line[k] is not None:
                     raise two_instance_series_error(metric, promql, uuid)
-                line[k] = instance_share(metric, promql, unit, value, inst)
+                line[k] = instance_share(metric, promql, unit, value, inst, tolerance=HISTORY_TOLERANCE)
     return out

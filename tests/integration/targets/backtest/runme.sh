@@ -50,7 +50,7 @@ if backtest -e "@$OUT/badcfg.json" > "$OUT/bad.log" 2>&1; then echo "FAIL: an un
 grep -q 'colour' "$OUT/bad.log"
 echo "ok: refused, naming the setting"
 
-echo "== a hot compute1 for 100 s, then the backtest of the last 90 s"
+echo "== a hot compute1 (six 2-vCPU instances at 0.95 of 10 CPUs) for 100 s, then the backtest of the last 90 s"
 ansible-playbook "${INV[@]}" "${cfg[@]}" setup.yml
 sleep 100
 placement > "$OUT/before"
@@ -67,7 +67,9 @@ for run in (alone, relieve):
     print("%s: %d migrations, %.4f host-hours overloaded, %d refused" % (
         run["name"], run["migrations"], run["overloaded_host_hours"], run["refused_moves"]))
 assert result["ticks"] >= 15, result["ticks"]
-assert result["instances"] == 8 and result["load_from"]["instance series"] == 8, result["load_from"]
+# the test instances and whatever else the cloud runs (make demo's instances, say): all measured
+assert result["instances"] >= 8, result["instances"]
+assert result["load_from"]["instance series"] == result["instances"], result["load_from"]
 assert alone["migrations"] == 0 and alone["overloaded_host_hours"] > 0
 assert relieve["migrations"] >= 1 and relieve["refused_moves"] == 0
 assert all(m["source"] == "compute1" for m in relieve["moves"]), relieve["moves"]

@@ -83,3 +83,16 @@ def test_bad_input_fails_naming_the_field(run, args, message):
     out = run(given)
     assert out.failed
     assert message in out.result["msg"]
+
+
+def test_check_only_needs_no_snapshot_and_fails_on_a_bad_parameter(run):
+    out = run({"configurations": CONFIGS, "check_only": True})
+    assert not out.failed and out.result["checked"] == ["nothing", "relieve"] and "backtest" not in out.result
+    bad = [{"name": "x", "schedule": [{"strategy": "balance", "params": {"min_load": "high"}}]}]
+    out = run({"configurations": bad, "check_only": True})
+    assert out.failed and "configurations[0].schedule[0].params: min_load" in out.result["msg"]
+
+
+def test_without_check_only_the_snapshot_and_history_are_required(run):
+    out = run({"configurations": CONFIGS, "history": history()})
+    assert out.failed and "snapshot" in out.result["msg"]

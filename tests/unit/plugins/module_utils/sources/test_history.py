@@ -116,6 +116,21 @@ def test_at_is_sent_as_time_on_every_instant_query_and_is_taken_at():
     assert inst['inst-1-0']['load'] == {'cpu': 0.5, 'memory': 0.5}
 
 
+def test_loads_at_a_past_time_get_the_history_tolerance_and_now_does_not():
+    # a ratio of 1.06 at one past instant is jitter (clamped); 4.0 is a unit error; now, 1.06 is an error
+    series = host_series(3)
+    series['ICPU'] = [({'resource': 'inst-1-0'}, const(1.06))]
+    snap = run(series, at='-1h', query_instance_cpu='ICPU')[0]
+    inst = dict((i['id'], i) for i in snap['instances'])
+    assert inst['inst-1-0']['load']['cpu'] == 1.0
+    with pytest.raises(LevellerError) as err:
+        run(series, query_instance_cpu='ICPU')
+    assert 'outside 0..1' in str(err.value)
+    series['ICPU'] = [({'resource': 'inst-1-0'}, const(4.0))]
+    with pytest.raises(LevellerError):
+        run(series, at='-1h', query_instance_cpu='ICPU')
+
+
 def test_without_at_the_snapshot_has_no_sources_at():
     snap, _summary, _history, client, _conn = run()
     assert 'at' not in snap['sources'] and all(t == NOW for _q, t in client.instant)
@@ -364,3 +379,18 @@ def test_client_range_query_sends_start_end_step_and_wants_a_matrix():
     with pytest.raises(LevellerError) as err:
         prom.parse_response('cpu', 'up', 404, '404 page not found', 'http://p', kind='matrix')
     assert '/api/v1/query_range' in str(err.value)
+
+
+def test_history_clamps_points_a_little_out_and_still_refuses_a_wrong_unit():
+    # a short rate() window over jittered scrapes: 2.11 cores of a 2-vCPU instance at one point
+    instances = [{'id': 'u1', 'name': 'a', 'flavor': {'vcpus': 2, 'memory_mb': 2048}}]
+    out = prom.instance_history({'cpu': ('c', [('u1', {0: 2.11, 1: 1.0}, {})])}, instances, 2, {'cpu': 'cores'})
+    assert out['u1']['cpu'] == [1.0, 0.5]
+    with pytest.raises(LevellerError) as err:  # an instant query allows only EPSILON
+        prom.instance_share('cpu', 'c', 'cores', 2.11, instances[0])
+    assert 'instance_cpu_unit' in str(err.value)
+    with pytest.raises(LevellerError):  # 4 cores of 2: the unit is wrong, not the jitter
+        prom.instance_history({'cpu': ('c', [('u1', {0: 4.0}, {})])}, instances, 1, {'cpu': 'cores'})
+    client = RangePrometheus({'Q': [({'instance': 'compute1:9100'}, const(1.3))]})
+    fetched, _n = prom.fetch_range(client, {'cpu': 'Q'}, 'instance', NOW - 10, 5, 3)
+    assert fetched['cpu'][1][0][1] == {0: 1.0, 1: 1.0, 2: 1.0}
