@@ -8,8 +8,9 @@
 # makes it with benchmarks/watcher/setup.sh (python-watcher from PyPI, pinned); set
 # LEVELLER_WATCHER_SETUP=0 to skip that (the comparison is then skipped, and says so).
 # The PlanetLab replay (benchmarks/replay/run_replay.py, both rule sets, about 2 minutes) runs
-# last when day files are in $PLANETLAB_DIR (default $LEVELLER_HOME/data/planetlab); --no-replay
-# skips it.
+# when day files are in $PLANETLAB_DIR (default $LEVELLER_HOME/data/planetlab); --no-replay
+# skips it. Last, the operator's backtest at 100 and 500 hosts (a day each, about 3 minutes);
+# --no-backtest skips it.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 LEVELLER_HOME=${LEVELLER_HOME:-$HOME/.cache/cloudops-leveller}
@@ -29,9 +30,9 @@ if [ "${LEVELLER_WATCHER_SETUP:-1}" != 0 ] && [ ! -x "$WATCHER_VENV/bin/python" 
   fi
 fi
 export LEVELLER_HOME WATCHER_VENV
-args=(); optimum=1; replay=1
+args=(); optimum=1; replay=1; backtest=1
 for a in "$@"; do
-  case $a in --no-optimum) optimum=0 ;; --no-replay) replay=0 ;; *) args+=("$a") ;; esac
+  case $a in --no-optimum) optimum=0 ;; --no-replay) replay=0 ;; --no-backtest) backtest=0 ;; *) args+=("$a") ;; esac
 done
 export PYTHONPATH=$COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}
 rc=0
@@ -69,5 +70,12 @@ if [ $replay = 1 ]; then
   fi
 else
   echo "PlanetLab replay skipped (--no-replay)"
+fi
+if [ $backtest = 1 ]; then
+  echo
+  echo "The operator's backtest at scale: a day at 5 minutes, backtest.yml's two default configurations (benchmarks/replay/backtest_bench.py)"
+  "$PYTHON" benchmarks/replay/backtest_bench.py || rc=$?
+else
+  echo "backtest benchmark skipped (--no-backtest)"
 fi
 exit $rc
