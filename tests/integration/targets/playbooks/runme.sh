@@ -9,18 +9,9 @@
 # Runs under ansible-test (which passes -e @integration_config.yml as arguments) or alone.
 set -eu -o pipefail
 cd "$(dirname "$0")"
-export ANSIBLE_LIBRARY=$PWD/../setup_leveller/library
-export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+. ../setup_leveller/files/script_env.sh "$@"
 OUT=$(mktemp -d)
-INV=(-i "localhost," -c local -e "ansible_python_interpreter=$(command -v python)")
-cfg=()
-for a in "$@"; do case $a in @*integration_config.yml) cfg=(-e "$a");; esac; done
-[ ${#cfg[@]} -gt 0 ] || { f=$(ls ../../integration_config.yml 2>/dev/null) && cfg=(-e "@$f"); }
-conf=${cfg[1]#@}
-get() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]])" "$conf" "$1"; }
-OS_CLIENT_CONFIG_FILE=$(get clouds_yaml); OS_CLOUD=$(get openstack_cloud)
 PROM=$(get prometheus_url); CLOUD_CTL=$(get cloud_ctl)
-export OS_CLIENT_CONFIG_FILE OS_CLOUD
 play() { ansible-playbook "${INV[@]}" "${cfg[@]}" -e leveller_report_dir="$OUT" "$@"; }
 cleanup() {
   if [ -n "${DEAD:-}" ]; then
