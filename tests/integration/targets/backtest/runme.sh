@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # INV, cfg, conf and get come from ../setup_leveller/files/script_env.sh
 # backtest.yml against the local cloud's real Nova and Prometheus. A hot compute1 (six busy
 # instances) runs for a while so Prometheus holds its history; then the backtest replays two
 # configurations over the last 90 s: one that leaves everything alone (compute1 overloaded all

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # INV, cfg, conf and get come from ../setup_leveller/files/script_env.sh
 # Progress in the job output, against the local cloud: LP_COUNT (10) instances on one host, then
 # `ansible-playbook cloudops.leveller.evacuate -e host=<it>` in a terminal (as in a shell, and as
 # AWX's runner starts it), each output line timed as it arrives. Every move must have its own line,

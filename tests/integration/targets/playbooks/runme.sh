@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # INV, cfg, conf and get come from ../setup_leveller/files/script_env.sh
 # Runs the collection's playbooks (by FQCN, as operators do) against the local cloud and checks
 # the outcome in Nova: balance levels an unbalanced start, --check moves nothing, a drain with a
 # failing move still writes its report (with the after as measured), evacuate drains and disables

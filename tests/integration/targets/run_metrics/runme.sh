@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # INV, cfg, conf and get come from ../setup_leveller/files/script_env.sh
 # run_metrics against the local cloud's real Pushgateway and Prometheus (which scrapes it every 2 s
 # with honor_labels). A real balance run (playbooks/balance.yml, by FQCN, on an unbalanced start)
 # pushes its metrics; Prometheus must show them; a second real run adds one to runs_total and also

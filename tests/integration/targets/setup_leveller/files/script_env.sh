@@ -13,6 +13,7 @@
 # - OS_CLIENT_CONFIG_FILE and OS_CLOUD, exported for the test cloud.
 export ANSIBLE_LIBRARY=$PWD/../setup_leveller/library
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+# shellcheck disable=SC2034  # used by the targets that source this file
 INV=(-i "localhost," -c local -e "ansible_python_interpreter=$(command -v python)")
 cfg=()
 for a in "$@"; do case $a in @*integration_config.yml) cfg=(-e "$a");; esac; done
