@@ -72,7 +72,7 @@ bench: deps
 
 # The PlanetLab replay (benchmarks/replay/): every day file in PLANETLAB_DIR, or DAY=<file>;
 # RULES=cloudsim (default), real or both; POLICIES=dvfs,thr-mmt-0.8,lr-mmt-1.2,leveller-frontier (default).
-# Standard library only, so it needs no venv; JSON under benchmarks/results/replay-*.json.
+# Standard library only, so it needs no venv; JSON and a picture per day under benchmarks/results/replay-*.
 PLANETLAB_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/data/planetlab)) $(LEVELLER_HOME)/data/planetlab)
 RULES ?= cloudsim
 REPLAY_PY := $(if $(wildcard $(PY)),$(PY),python3)
