@@ -38,6 +38,8 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._strategies impo
 # CPU in the engine's units: 1,000 per physical CPU (the engine rounds allocations down when a
 # host is overcommitted, as CloudSim does, so whole CPUs would be too coarse).
 UNIT = 1000.0
+# Nova statuses of an instance that uses no CPU: its load is 0 whatever its host does.
+STOPPED = ("SHUTOFF", "SUSPENDED", "PAUSED", "SHELVED", "SHELVED_OFFLOADED", "STOPPED", "ERROR")
 WHEN = ("always", "hot", "cool")
 MAX_TICKS = 100000
 
@@ -124,6 +126,7 @@ class Cloud(object):
         bandwidth_mbit = migration_mib_per_s * 8.0 / replay.MIGRATION_BANDWIDTH_SHARE
         self.hosts = []
         self.host_cpu = {}
+        self.host_cpus = {}
         index = {}
         host_series = history.get("hosts") or {}
         for host in snapshot.hosts:
@@ -133,6 +136,7 @@ class Cloud(object):
                                     "the hosts' CPU counts" % (host.name, host.capacity.vcpus))
             ram = (host.capacity.memory_mb - host.reserved.memory_mb) * host.allocation_ratio.memory_mb
             index[host.name] = len(self.hosts)
+            self.host_cpus[host.name] = cpus
             self.hosts.append(replay.Host(len(self.hosts), host.name, 0, 1, cpus * UNIT, ram,
                                           bandwidth_mbit, model))
             cpu = _series((host_series.get(host.name) or {}).get("cpu"), self.count,
@@ -141,18 +145,22 @@ class Cloud(object):
         instance_series = history.get("instances") or {}
         on_host = {}
         for inst in snapshot.instances:
-            on_host.setdefault(inst.host, []).append(inst)
+            if inst.status not in STOPPED:
+                on_host.setdefault(inst.host, []).append(inst)
         self.vms = []
         self.instances = []
         hosts_of = []
-        self.load_from = {"instance series": 0, "host series": 0, "snapshot": 0, "none": 0}
+        self.load_from = {"instance series": 0, "host series": 0, "snapshot": 0, "none": 0, "stopped": 0}
         for inst in snapshot.instances:
             if inst.host not in index:
                 continue
             cpu = _series((instance_series.get(inst.id) or {}).get("cpu"), self.count,
                           "history.instances.%s.cpu" % inst.id)
             trace = _filled(cpu) if cpu else None
-            if trace is not None:
+            if inst.status in STOPPED:
+                trace = [0.0] * self.count
+                self.load_from["stopped"] += 1
+            elif trace is not None:
                 self.load_from["instance series"] += 1
             else:
                 trace = self._from_host(inst, on_host.get(inst.host) or [])
@@ -181,8 +189,7 @@ class Cloud(object):
         """An instance without its own series: its host's busy CPUs shared by vCPUs."""
         busy = self.host_cpu.get(inst.host)
         if busy is not None:
-            host = [h for h in self.snapshot.hosts if h.name == inst.host][0]
-            cpus = host.capacity.vcpus - host.reserved.vcpus
+            cpus = self.host_cpus[inst.host]
             total = sum(max(n.flavor.vcpus, 1) for n in neighbours)
             self.load_from["host series"] += 1
             return [min(1.0, b * cpus / float(total)) for b in busy]
@@ -200,9 +207,21 @@ class SnapshotPolicy(replay.StrategyPolicy):
         replay.StrategyPolicy.__init__(self, strategy, params, name=name, estimate=estimate)
         self.cloud = cloud
         self.epoch_dt = datetime.datetime.fromtimestamp(cloud.start, tz=datetime.timezone.utc)
+        self.moved_at = {}
 
     def _stamp(self, seconds):
         return (self.epoch_dt + datetime.timedelta(seconds=seconds)).isoformat()
+
+    def _real_move(self, inst, now):
+        """The snapshot's last_moved_at if it was before ``now`` in the replay (a move the cloud
+        made later in the history had not happened yet at that point)."""
+        if inst.last_moved_at is None:
+            return None
+        moved = self.moved_at.get(inst.id)
+        if moved is None:
+            moved = (snap.parse_time(inst.last_moved_at) - self.epoch_dt).total_seconds()
+            self.moved_at[inst.id] = moved
+        return inst.last_moved_at if moved <= now else None
 
     def snapshot(self, rp, now):
         cloud = self.cloud
@@ -223,7 +242,7 @@ class SnapshotPolicy(replay.StrategyPolicy):
             held[1] += inst.flavor.memory_mb
             held[2] += inst.flavor.disk_gb
             count[name] = count.get(name, 0) + 1
-            moved = self._stamp(vm.landed) if vm.landed is not None else inst.last_moved_at
+            moved = self._stamp(vm.landed) if vm.landed is not None else self._real_move(inst, now)
             instances.append(dataclasses.replace(
                 inst, host=name, status="MIGRATING" if vm.in_migration else inst.status,
                 load=snap.Load(min(1.0, max(0.0, demand[vm.index] / vm.mips)), inst.load.memory),

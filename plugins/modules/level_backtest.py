@@ -249,7 +249,9 @@ backtest:
     load_from:
       description: >-
         How many instances took their load from their own series (C(instance series)), from
-        their host's (C(host series)), from the snapshot alone (C(snapshot)), or had none.
+        their host's (C(host series)), from the snapshot alone (C(snapshot)), or had none
+        (C(none)). Instances that are stopped in the snapshot (C(SHUTOFF), C(SUSPENDED),
+        C(PAUSED), C(SHELVED), C(ERROR)) are counted in C(stopped) and use no CPU.
       type: dict
     configurations:
       description: >-

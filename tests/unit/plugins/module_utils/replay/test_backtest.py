@@ -103,7 +103,7 @@ def test_gaps_take_the_value_before_and_host_series_stand_in_for_missing_instanc
     hist = history(snap, gaps=True)
     del hist["instances"]["quiet1"]
     built = backtest.Cloud(snap, hist)
-    assert built.load_from == {"instance series": 7, "host series": 1, "snapshot": 0, "none": 0}
+    assert built.load_from == {"instance series": 7, "host series": 1, "snapshot": 0, "none": 0, "stopped": 0}
     busy = built.vms[0].trace
     assert busy[0] == busy[1] == 0.9 and busy[5] == 0.9
     # quiet1 alone on h1 (8 CPUs, 2 vCPUs): h1's busy 0.5 x 8 CPUs / 2 vCPUs, capped at 1
@@ -153,3 +153,26 @@ def test_missing_history_key_says_where_it_comes_from():
     with pytest.raises(backtest.BacktestError) as err:
         backtest.run(snap, {"start": 0, "step": 300}, [IDLE])
     assert "history.times is missing" in str(err.value) and "hypervisor_load_info" in str(err.value)
+
+
+def test_a_stopped_instance_uses_no_cpu_and_takes_no_share_of_its_host():
+    hosts = [host("h0", cpu=0.5, memory=0.3, vcpus=8, memory_mb=32768)]
+    insts = [instance("run", "h0", vcpus=2, cpu=0.5), instance("off", "h0", vcpus=2, status="SHUTOFF")]
+    snap = from_dict(snapshot(hosts, insts))
+    hist = {"start": 0.0, "step": STEP, "times": 4, "hosts": {"h0": {"cpu": [0.5] * 4}}, "instances": {}}
+    built = backtest.Cloud(snap, hist)
+    assert built.load_from["stopped"] == 1 and built.load_from["host series"] == 1
+    traces = dict((vm.name, vm.trace) for vm in built.vms)
+    assert set(traces["off"]) == {0.0}
+    assert traces["run"][0] == 1.0  # the host's 4 busy CPUs all come from the 2-vCPU running one (capped)
+
+
+def test_a_move_the_cloud_made_later_in_the_history_is_not_seen_before_it_happened():
+    snap = cloud()
+    moved = "2025-12-06T06:30:00+00:00"  # 1765000000 is 05:46:40; this is 2,600 s later
+    snap.instances[0].last_moved_at = moved
+    built = backtest.Cloud(snap, history(snap))
+    policy = backtest.SnapshotPolicy(built, "home", {}, "home")
+    start = backtest._Start(built)
+    assert policy.snapshot(start, 0.0).instances[0].last_moved_at is None
+    assert policy.snapshot(start, 3000.0).instances[0].last_moved_at == moved
