@@ -114,3 +114,15 @@ def test_strategy_policy_estimate_uses_the_past_hour_only():
     assert replay.StrategyPolicy("consolidate", estimate=(50, 600)).demands(rp, now) == [200.0, 300.0]
     assert replay.StrategyPolicy("consolidate", estimate=(100, 600)).demands(rp, now) == [900.0, 300.0]
     assert replay.StrategyPolicy("consolidate", estimate=(100, 300)).demands(rp, now) == [200.0, 300.0]
+
+
+def test_the_targets_are_judged_under_cloudsim_rules_and_only_shown_under_real_rules():
+    from ansible_collections.cloudops.leveller.benchmarks.replay import run_replay
+    base = {"policy": "lr-mmt-1.2", "day": "d", "rules": "cloudsim", "energy_kwh": 100.0, "migrations": 100,
+            "slav": 1e-5, "max_migrations_per_vm": 30}
+    ours = dict(base, policy="leveller-frontier", energy_kwh=85.0, migrations=5, slav=1e-7, max_migrations_per_vm=2)
+    judged = run_replay.versus([base, ours], None)
+    assert "energy 0.850x MISSED" in judged and "migrations 1/20.0 met" in judged and "max/VM 2 met" in judged
+    shown = run_replay.versus([dict(base, rules="real"), dict(ours, rules="real")], None)
+    assert "for reference only" in shown and "energy 0.850x," in shown
+    assert "MISSED" not in shown and " met" not in shown
