@@ -22,8 +22,9 @@ What it measures (``Replay.run`` returns them in one dict):
   ``plan_seconds`` (time spent in the planners), ``refused_moves``, ``ram_peak_ratio``,
   ``wall_seconds`` and ``cpu_seconds`` of the whole replay;
 - ``timeline``: per tick, its time ``t``, the hosts ``active`` and ``overloaded`` (allocated less
-  CPU than their VMs asked for) after the tick's refresh, and the ``migrations`` started at it
-  (``_timeline.timeline_svg`` draws it).
+  CPU than their VMs asked for) after the tick's refresh, the ``energy_kwh`` used since the tick
+  before, and the ``migrations`` started at it with their ``gib_moved`` and the ``plan_seconds``
+  it took (``_timeline.timeline_svg`` draws it).
 
 **The model, and which part of CloudSim 3.0.3 each rule reproduces.** The reference figures of
 the PlanetLab benchmark come from CloudSim's power package (``PowerDatacenter``,
@@ -392,7 +393,9 @@ class Replay(object):
         self.ram_peak = 0.0
         self.clamped = 0
         # per tick: time, active hosts and overloaded hosts after the refresh, moves started
-        self.timeline = {"t": [], "active": [], "overloaded": [], "migrations": []}
+        self.timeline = {"t": [], "active": [], "overloaded": [], "migrations": [], "gib_moved": [],
+                         "energy_kwh": [], "plan_seconds": []}
+        self._energy_at_tick = 0.0
 
     # ------------------------------------------------------------------ records (metrics)
 
@@ -706,13 +709,17 @@ class Replay(object):
             self.now = t
             self._refresh_all(t, tick=True)
             self.ticks += 1
-            started = self.migrations
+            started, moved, planned = self.migrations, self.mb_moved, self.plan_seconds
             line = self.timeline
             line["t"].append(t)
             line["active"].append(sum(1 for h in self.hosts if h.e_active))
             line["overloaded"].append(sum(1 for h in self.hosts if h.e_active and h.e_alloc < h.e_req))
+            line["energy_kwh"].append((self.energy_ws - self._energy_at_tick) / 3.6e6)
+            self._energy_at_tick = self.energy_ws
             self._plan(t)
             line["migrations"].append(self.migrations - started)
+            line["gib_moved"].append((self.mb_moved - moved) / 1024.0)
+            line["plan_seconds"].append(self.plan_seconds - planned)
         self._process_events(end)
         if not self.rules.cloudsim_clock:
             self.now = end

@@ -259,9 +259,10 @@ backtest:
         C(gib_moved), C(max_migrations_per_vm), C(ping_pong), C(active_hosts_mean),
         C(overloaded_host_hours), C(slatah), C(pdm), C(slav), C(energy_kwh), C(refused_moves),
         C(plan_seconds), C(plan_runs), C(hosts_used_at_end)). It also gives C(timeline), which per
-        grid point has C(t) (seconds from the start), C(active), C(overloaded) and C(migrations)
-        started, and C(moves), the first 1,000 moves with C(at), C(instance), C(name), C(source)
-        and C(destination).
+        grid point has C(t) (seconds from the start), the hosts C(active) and C(overloaded), the
+        C(energy_kwh) used since the point before, and the C(migrations) started with their
+        C(gib_moved) and the C(plan_seconds) they took. Then C(moves) lists the first 1,000 moves
+        with C(at), C(instance), C(name), C(source) and C(destination).
       type: list
       elements: dict
     table:

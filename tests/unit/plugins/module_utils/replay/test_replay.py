@@ -391,3 +391,8 @@ def test_timeline_counts_hosts_on_overloaded_and_moves_per_tick():
     # after the VM has landed both hosts are on and neither is short of CPU
     assert line["active"][-1] == 2 and line["overloaded"][-1] == 0
     assert rp.timeline["t"] == line["t"] and line["t"] == sorted(line["t"])
+    assert line["gib_moved"] == [0.0, 870 / 1024.0, 0.0, 0.0, 0.0][:len(line["t"])]
+    # the energy of every interval but the last (closed after the last tick) is in the timeline
+    assert sum(line["energy_kwh"]) <= result["energy_kwh"] and sum(line["energy_kwh"]) > 0
+    assert line["energy_kwh"][0] == 0  # nothing before the first tick
+    assert sum(line["plan_seconds"]) == pytest.approx(result["plan_seconds"])
