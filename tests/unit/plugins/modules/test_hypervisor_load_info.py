@@ -221,7 +221,7 @@ def test_history_dest_gets_the_series_and_the_result_only_a_summary(run, tmp_pat
     ({'history': {'start': '-1h', 'step': 0}}, 'history.step'),
     ({'history': {'start': '-40d'}}, 'more than 31'),
     ({'history': {'start': '-1h'}, 'sources': ['nova']}, 'add prometheus to sources'),
-    ({'history_dest': '/tmp/h.json'}, 'history'),
+    ({'history_dest': 'history.json'}, 'history'),
 ])
 def test_bad_at_or_history_fails_before_any_connection(run, monkeypatch, args, words):
     monkeypatch.setattr(mod, 'connect', lambda module: pytest.fail('connected despite a bad option'))
