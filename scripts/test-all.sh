@@ -138,12 +138,16 @@ EOC
   record integration $((ran - failed < 0 ? 0 : ran - failed)) "$failed" $st
   grep -E 'cloud ready in' "$log" | tail -1
   # name the failed targets and show the end of each one's output, so a CI log says what broke
-  local t
+  local t why
   while read -r t; do
-    FAILED_TARGETS+=("$t")
     echo "---- integration target $t failed; its last lines ----"
     awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log" \
       | grep -vE '^(ok|skipping|changed|included):' | cut -c1-600 | tail -25
+    # the last failure message of the target, repeated in the closing summary (a CI log may
+    # show only its end)
+    why=$(awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log" \
+      | grep -E '^FAIL: |"msg": ' | tail -1 | sed 's/^ *//' | cut -c1-400)
+    FAILED_TARGETS+=("$t${why:+ [$why]}")
   done < <(sed -n '/integration test(s) listed below/,$p' "$log" | sed 1d | grep -E '^[a-z0-9_]+$')
 }
 
@@ -161,5 +165,5 @@ esac
 echo
 for s in "${SUMMARY[@]}"; do echo "$s"; done
 echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
-[ ${#FAILED_TARGETS[@]} -eq 0 ] || echo "failed integration targets: ${FAILED_TARGETS[*]}"
+[ ${#FAILED_TARGETS[@]} -eq 0 ] || printf 'failed integration target: %s\n' "${FAILED_TARGETS[@]}"
 [ ${#FAILED_LAYERS[@]} -eq 0 ] || { echo "failed layers: ${FAILED_LAYERS[*]} (logs in $LOGS)"; exit 1; }

@@ -491,7 +491,7 @@ bmc_reset "$VICTIM" On || fail "Redfish On of $VICTIM"
 [ "$(power_state "$VICTIM")" = On ] || fail "the BMC does not read $VICTIM On after On"
 wait_heartbeat "$VICTIM" 180 || fail "the nova-compute of $VICTIM did not report within 180 s of power on: $(service "$VICTIM")"
 ok=''
-for _ in 1 2 3 4 5 6; do
+for _ in $(seq 1 12); do
   if restore_host "$VICTIM"; then ok=1; break; fi
   # it refuses until the restarted nova-compute has cleaned up the evacuated guests
   grep -E '"msg"' "$TEST_DIR/restore.log" | cut -c1-300 | tail -2

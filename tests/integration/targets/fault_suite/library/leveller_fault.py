@@ -14,7 +14,10 @@ short_description: Break and restore the local cloud for the fault suite (integr
 description:
   - C(service) sets a compute service's status and/or forced_down flag.
   - C(wait_service) waits until a compute service is up (with a heartbeat newer than the call)
-    or down.
+    or down. Down also waits until its last report is O(min_age) seconds old by the measure
+    C(evacuate_host) uses (the younger of its age on this clock and against the newest report of
+    the other hosts): Nova reads a host down as soon as its own age passes service_down_time,
+    while the other hosts' reports may be up to report_interval behind.
   - C(stop) stops servers and waits until they are SHUTOFF.
   - C(wait_task_state) waits until a server has the given task_state (or none, with C(null)).
   - C(servers) reads servers by name (all projects) without creating any; each name may match 0..n.
@@ -65,6 +68,10 @@ options:
     description: Seconds to wait.
     type: int
     default: 90
+  min_age:
+    description: With O(state=down), the age in seconds the host's last report must reach as well.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - cloudops.leveller.openstack
 author: cloudops.leveller contributors
@@ -97,6 +104,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cloudops.leveller.plugins.module_utils._openstack import (
     connect, openstack_argument_spec)
+from ansible_collections.cloudops.leveller.plugins.module_utils._recovery import heartbeat_age
 
 
 def _services(conn):
@@ -138,6 +146,7 @@ def main():
         names=dict(type='list', elements='str'),
         task_state=dict(type='str'),
         timeout=dict(type='int', default=90),
+        min_age=dict(type='int', default=0),
     )
     module = AnsibleModule(argument_spec=spec)
     p = module.params
@@ -163,9 +172,14 @@ def main():
     if p['action'] == 'wait_service':
         since = datetime.datetime.utcnow()
         while True:
-            svc = _services(conn)[p['host']]
+            services = _services(conn)
+            svc = services[p['host']]
             fresh = svc.get('updated_at') and _utc(svc['updated_at']) > since
-            if (p['state'] == 'reporting' and fresh) or (svc['state'] == p['state'] and (p['state'] == 'down' or fresh)):
+            if p['state'] == 'down' and svc['state'] == 'down':
+                low = heartbeat_age(p['host'], services, time.time())[0]
+                if low is None or low >= p['min_age']:
+                    module.exit_json(changed=False, service=svc, age=low)
+            elif (p['state'] == 'reporting' and fresh) or (svc['state'] == p['state'] == 'up' and fresh):
                 module.exit_json(changed=False, service=svc)
             if time.time() > deadline:
                 module.fail_json(msg='%s did not become %s within %ss' % (p['host'], p['state'], p['timeout']),
