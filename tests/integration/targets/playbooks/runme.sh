@@ -6,7 +6,7 @@
 # a host, restore re-enables it and brings its instances home, consolidate empties the hosts it
 # says it frees, recover fences a dead host through its BMC and rebuilds its instances with the
 # count unchanged, and restore brings it back (and its instances home) only once its nova-compute
-# has started again.
+# has started again (--check first: it shows the way home and changes nothing).
 # Runs under ansible-test (which passes -e @integration_config.yml as arguments) or alone.
 set -eu -o pipefail
 cd "$(dirname "$0")"
@@ -79,6 +79,13 @@ if play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=
 fi
 bash "$CLOUD_CTL" compute start "${DEAD#compute}"
 python verify.py wait "$DEAD" reporting
+# --check re-enables nothing and moves nothing, but shows the way home as it will be
+play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=20 --check | tee "$OUT/restore-check.log"
+grep -qE "once $DEAD is enabled: pb-[^ ]+.* would go back" "$OUT/restore-check.log" \
+  || { echo "FAIL: restore --check did not show the way home to $DEAD" >&2; exit 1; }
+python verify.py state "$OUT/after-restore-check.json"
+python verify.py same "$OUT/after-recover.json" "$OUT/after-restore-check.json"
+python verify.py out "$OUT/after-restore-check.json" "$DEAD"
 play cloudops.leveller.restore -e host="$DEAD" -e leveller_service_down_time=20
 python verify.py state "$OUT/after-restore-dead.json"
 python verify.py enabled "$OUT/after-restore-dead.json" "$DEAD"

@@ -14,6 +14,7 @@
     verify.py busiest A                       the host with the most test instances in A
     verify.py home A B HOST                   the test instances on HOST in A are there again in B, ACTIVE,
                                               and none of them still records a leveller:home
+    verify.py out A HOST                      HOST is still disabled and forced down in A
     verify.py one_on A HOST                   the name of one test instance on HOST in A
     verify.py fault NAME VALUE|clear          arm (or clear) the fake driver's leveller-test:fault on NAME
     verify.py report PREFIX NAME              PREFIX-report.txt names NAME as not done; PREFIX-measured.json
@@ -101,6 +102,10 @@ def main(argv):
     elif cmd == 'enabled':
         a, host = load(argv[1]), argv[2]
         check(a['services'][host]['status'] == 'enabled', '%s is enabled' % host)
+    elif cmd == 'out':
+        a, host = load(argv[1]), argv[2]
+        svc = a['services'][host]
+        check(svc['status'] == 'disabled' and svc['forced_down'], '%s is still disabled and forced down' % host)
     elif cmd == 'consolidated':
         a, b, plan = load(argv[1]), load(argv[2]), load(argv[3])
         all_kept_active(a, b)
