@@ -138,15 +138,13 @@ EOC
   record integration $((ran - failed < 0 ? 0 : ran - failed)) "$failed" $st
   grep -E 'cloud ready in' "$log" | tail -1
   # name the failed targets and show the end of each one's output, so a CI log says what broke
-  local t why
+  local t section why
   while read -r t; do
+    section=$(awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log")
     echo "---- integration target $t failed; its last lines ----"
-    awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log" \
-      | grep -vE '^(ok|skipping|changed|included):' | cut -c1-600 | tail -25
-    # the last failure message of the target, repeated in the closing summary (a CI log may
-    # show only its end)
-    why=$(awk -v t="$t" '/^Running .* integration test (role|script)/ {on = ($2 == t)} on' "$log" \
-      | grep -E '^FAIL: |"msg": ' | tail -1 | sed 's/^ *//' | cut -c1-400)
+    grep -vE '^(ok|skipping|changed|included):' <<< "$section" | cut -c1-600 | tail -25
+    # its last failure message, repeated in the closing summary (a CI log may show only its end)
+    why=$(grep -E '^FAIL: |"msg": ' <<< "$section" | tail -1 | sed 's/^ *//' | cut -c1-400)
     FAILED_TARGETS+=("$t${why:+ [$why]}")
   done < <(sed -n '/integration test(s) listed below/,$p' "$log" | sed 1d | grep -E '^[a-z0-9_]+$')
 }
