@@ -144,7 +144,9 @@ EOC
     echo "---- integration target $t failed; its last lines ----"
     grep -vE '^(ok|skipping|changed|included):' <<< "$section" | cut -c1-600 | tail -25
     # its last failure message, repeated in the closing summary (a CI log may show only its end)
-    why=$(grep -E '^FAIL: |"msg": ' <<< "$section" | tail -1 | sed 's/^ *//' | cut -c1-400)
+    # (a script's FAIL: line first: it may print a log's tail, whose "msg" lines are not the cause)
+    why=$(grep -E '^FAIL: ' <<< "$section" | tail -1 | cut -c1-400)
+    [ -n "$why" ] || why=$(grep -E '"msg": ' <<< "$section" | tail -1 | sed 's/^ *//' | cut -c1-400)
     FAILED_TARGETS+=("$t${why:+ [$why]}")
   done < <(sed -n '/integration test(s) listed below/,$p' "$log" | sed 1d | grep -E '^[a-z0-9_]+$')
 }

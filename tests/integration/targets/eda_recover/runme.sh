@@ -87,6 +87,8 @@ fail() {
   [ -f "$RULEBOOK_LOG" ] && tail -60 "$RULEBOOK_LOG" >&2
   # the playbook runs of part 4, each once
   [ -f "$TEST_DIR/runs-recover.log" ] && { echo "---- $TEST_DIR/runs-recover.log (end)" >&2; tail -40 "$TEST_DIR/runs-recover.log" | cut -c1-600 >&2; }
+  # once more after the logs: the end of the output names the cause
+  echo "FAIL: $* ($(date -u +%H:%M:%S))" >&2
   exit 1
 }
 
