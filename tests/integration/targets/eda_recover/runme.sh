@@ -340,9 +340,16 @@ bmc_reset() {  # bmc_reset HOST RESET_TYPE: Redfish ComputerSystem.Reset
   curl -sS -f -u "$LEVELLER_BMC_USERNAME:$LEVELLER_BMC_PASSWORD" -H 'Content-Type: application/json' \
     -X POST --data "{\"ResetType\": \"$2\"}" "$LEVELLER_REDFISH_URL/redfish/v1/Systems/$1/Actions/ComputerSystem.Reset"
 }
-power_state() {
-  curl -sS -f -u "$LEVELLER_BMC_USERNAME:$LEVELLER_BMC_PASSWORD" "$LEVELLER_REDFISH_URL/redfish/v1/Systems/$1" \
-    | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["PowerState"])'
+power_state() {  # the BMC's PowerState; a failed read is tried again (3 tries), then "unread"
+  local state
+  for _ in 1 2 3; do
+    state=$(curl -sS -f --max-time 20 -u "$LEVELLER_BMC_USERNAME:$LEVELLER_BMC_PASSWORD" \
+      "$LEVELLER_REDFISH_URL/redfish/v1/Systems/$1" \
+      | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["PowerState"])') && [ -n "$state" ] \
+      && { echo "$state"; return 0; }
+    sleep 1
+  done
+  echo unread
 }
 service() {  # service HOST: "<status> <state> <forced down> <updated at>" of its nova-compute
   "$OSC" --os-compute-api-version 2.11 compute service list --long --service nova-compute --host "$1" -f json \
@@ -423,10 +430,12 @@ second_run() { plain_log | awk '/PLAY \[Recover instances from a failed hypervis
 # before it changes anything
 [ "$(post "$(alert firing HypervisorDown hypervisor=compute9)")" = 200 ] || fail "the alert for compute9 was refused"
 for _ in $(seq 1 120); do [ "$(recaps)" -ge 1 ] && break; sleep 1; done
+[ "$(recaps)" -ge 1 ] || fail "the recovery of compute9 did not end within 120 s (plays started: $(recoveries))"
 plain_log | grep -q "unknown host 'compute9': not a nova-compute service host of this cloud" \
   || fail "the recovery of compute9, no compute service host, was not refused as an unknown host"
 plain_log | grep -qE ' localhost +: .*failed=1' || fail "the recovery of compute9 did not fail"
-[ "$(servers)" -eq "$BEFORE" ] || fail "the refused recovery of compute9 changed the number of instances"
+now=$(servers)
+[ "$now" -eq "$BEFORE" ] || fail "the refused recovery of compute9 changed the number of instances ($BEFORE before, $now after)"
 echo "an alert for compute9 (no compute service host): refused by evacuate_host, nothing changed"
 
 # a node target per compute host, down when its host is; HypervisorDown waits twice
@@ -447,24 +456,37 @@ up_targets() {
     | "$PY" -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'
 }
 for _ in $(seq 1 60); do [ "$(up_targets 2>/dev/null)" = 4 ] && break; sleep 1; done
-[ "$(up_targets)" = 4 ] || fail "Prometheus does not read the 4 node targets up"
+[ "$(up_targets)" = 4 ] || { tail -5 "$TEST_DIR/exporter.log" >&2; fail "Prometheus reads $(up_targets 2>/dev/null) of the 4 node targets up after 60 s (exporter $(kill -0 "$EXPORTER_PID" 2>/dev/null && echo running || echo exited))"; }
 sent_before=$(notifications)
 
 VICTIM=$VICTIM_CANDIDATE
 bmc_reset "$VICTIM" ForceOff || fail "Redfish ForceOff of $VICTIM"
 KILLED_AT=$(date +%s)
 [ "$(power_state "$VICTIM")" = Off ] || fail "the BMC does not read $VICTIM Off after ForceOff"
-echo "$VICTIM powered off through its BMC; waiting for HypervisorDown and the recovery"
+echo "$(date -u +%T) $VICTIM powered off through its BMC; waiting for HypervisorDown and the recovery"
+# what each link of the chain has seen so far (named in a failure: CI shows only the end of the output)
+chain() {
+  local alerts received
+  alerts=$(curl -s "http://127.0.0.1:$PROM_PORT/api/v1/alerts" | "$PY" -c '
+import json, sys
+a = json.load(sys.stdin)["data"]["alerts"]
+print(" ".join("%s:%s" % (x["labels"].get("hypervisor", "?"), x["state"]) for x in a) or "none")' 2>/dev/null || echo unread)
+  received=$(grep -c 'received [1-9][0-9]* alert(s)' "$RULEBOOK_LOG" || true)
+  echo "power $(power_state "$VICTIM"); Prometheus up{job=node} $(up_targets 2>/dev/null || echo unread)/4," \
+    "alerts $alerts; Alertmanager notifications $(( $(notifications) - ${sent_before:-0} ));" \
+    "rulebook posts with alerts $received; recovery plays $(recoveries), recaps $(recaps)"
+}
 for _ in $(seq 1 600); do
   [ "$(recaps)" -ge 2 ] && break
-  kill -0 "$RULEBOOK_PID" 2>/dev/null || fail "ansible-rulebook exited"
+  kill -0 "$RULEBOOK_PID" 2>/dev/null || fail "ansible-rulebook exited ($(chain))"
   # a host powered on again by anyone else before the recovery never gets an alert
-  [ "$(power_state "$VICTIM")" = Off ] || [ "$(recoveries)" -ge 2 ] \
-    || fail "$VICTIM was powered on again by someone else before the recovery started (the cloud is shared?)"
+  if [ "$(recoveries)" -lt 2 ] && [ "$(power_state "$VICTIM")" = On ]; then
+    fail "$VICTIM was powered on again by someone else before the recovery started (the cloud is shared?): $(chain)"
+  fi
   sleep 1
 done
-[ "$(recaps)" -ge 2 ] || fail "no recovery finished within 10 minutes of the power-off"
-echo "recovery finished $(( $(date +%s) - KILLED_AT )) s after the power-off"
+[ "$(recaps)" -ge 2 ] || fail "no recovery finished within 10 minutes of the power-off: $(chain)"
+echo "recovery finished $(( $(date +%s) - KILLED_AT )) s after the power-off; $(chain)"
 # Alertmanager keeps repeating the alert while the host is off: give a second run time to show
 sleep 15
 sent=$(( $(notifications) - ${sent_before:-0} ))
