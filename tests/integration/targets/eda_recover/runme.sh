@@ -302,6 +302,11 @@ fi
 # (with the bearer token) and repeats it every 2 s; recovery runs once for 127.0.0.1.
 if part 3; then
 echo "== 3. Prometheus -> Alertmanager -> rulebook"
+if [ -z "$RULEBOOK_PID" ]; then  # run without part 2: the same rulebook, with the token
+  printf 'leveller_recover_playbook: %s\nleveller_eda_port: %s\nleveller_eda_token: %s\n' \
+    "$HERE/marker.yml" "$PORT" "$TOKEN" > "$TEST_DIR/part3.yml"
+  start_rulebook "$TEST_DIR/part3.yml" "$TEST_DIR/inventory"
+fi
 markers_before=$(find "$LEVELLER_TEST_MARKER_DIR" -type f | wc -l)
 install_rules "$TEST_DIR/rules" 0s
 start_monitoring dead-target "$TEST_DIR/rules" "  - job_name: node
