@@ -179,14 +179,25 @@ _INSTANCE = obj({
     "last_moved_at": string(nullable=True, pattern=TIMESTAMP),
 }, required=("id", "host", "flavor"))
 
-_ENDPOINT = obj({"url": string(nullable=True), "microversion": string(nullable=True)})
-
 _SOURCES = obj({
     "nova": obj({
         "url": string(nullable=True), "microversion": string(nullable=True),
         "instances_on_unknown_hosts": obj({}, values=array(string())),
     }),
-    "placement": _ENDPOINT,
+    "placement": obj({
+        "url": string(nullable=True), "microversion": string(nullable=True),
+        "unowned_allocations": obj({}, values=array(obj({
+            "consumer": string(),
+            "resources": resources(),
+            "migration": obj({
+                "id": integer(nullable=True), "status": string(nullable=True),
+                "type": string(nullable=True), "instance": string(nullable=True),
+                "source": string(nullable=True), "dest": string(nullable=True),
+            }, nullable=True),
+        }, required=("consumer", "resources"))), description=(
+            "Per host, allocations on its resource provider that no instance Nova lists and no "
+            "migration still under way owns (Placement, and so the scheduler, counts them as used).")),
+    }),
     "prometheus": obj({
         "url": string(nullable=True),
         "queries": obj({}, values=string()),

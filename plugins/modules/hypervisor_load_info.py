@@ -21,8 +21,12 @@ description:
     inventories (total, reserved, allocation ratio) and usages. C(GET /resource_providers) lists
     providers without them, C(GET /usages) sums per project, and the provider summaries of
     C(GET /allocation_candidates) give only C((total - reserved) * allocation_ratio) rounded down,
-    for providers with room left. So Placement is read with two calls per host in scope, in a
-    bounded thread pool. The calls are counted in RV(summary.api_calls).
+    for providers with room left. So Placement is read with two calls per host in scope
+    (inventories, and allocations, whose sum is the usages), in a bounded thread pool. The calls
+    are counted in RV(summary.api_calls).
+  - An allocation that no instance and no migration under way owns (Nova leaves one when a
+    nova-compute restarts in the middle of a live migration) is counted as used, as Nova's
+    scheduler counts it, named in C(sources.placement.unowned_allocations) and warned about.
   - Prometheus is asked one instant query per metric for all hosts, never one per host.
   - The module fails before returning anything when a source is unreachable, a query is wrong,
     permissions are missing, the sources disagree, or (unless O(allow_missing_load)) a host in
@@ -359,6 +363,15 @@ summary:
           deleted compute service). They are in no host of the snapshot; C(sources.nova.instances_on_unknown_hosts)
           names them by host.
       type: int
+    unowned_allocations:
+      description:
+        - Number of allocations on the hosts' resource providers that no instance Nova lists and no
+          migration still under way owns, for example that of a live migration Nova set to C(error) when a
+          nova-compute restarted in its middle. Placement, and so Nova's scheduler, counts them as used,
+          and so does the snapshot's C(used). C(sources.placement.unowned_allocations) names them by host
+          (consumer, resources, the migration if the consumer is one), and the module warns once per
+          allocation. C(nova-manage placement audit --delete) removes them.
+      type: int
     hosts_with_load:
       description: Number of hosts with a measured load.
       type: int
@@ -373,7 +386,8 @@ summary:
       description:
         - OpenStack API calls made by the snapshot. C(nova) and C(placement) grow with pages, not
           with hosts or instances; C(placement_per_host) is two per host in scope (inventories and
-          usages, of which Placement has no bulk read). C(http_requests) counts every HTTP request
+          allocations, of which Placement has no bulk read). When an allocation looks unowned, the
+          servers and migrations are read once more (in C(nova)). C(http_requests) counts every HTTP request
           of the connection (including version discovery), null without V(nova).
       type: dict
       sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}
@@ -470,6 +484,7 @@ from ansible_collections.cloudops.leveller.plugins.module_utils._openstack impor
 )
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import gather as gather_mod
 from ansible_collections.cloudops.leveller.plugins.module_utils._sources import prometheus as prom
+from ansible_collections.cloudops.leveller.plugins.module_utils._sources import nova as nova_source
 
 try:
     from ansible_collections.cloudops.leveller.plugins.module_utils._snapshot import validate as validate_snapshot
@@ -611,6 +626,9 @@ def main():
     except Exception as exc:  # a bug, or an SDK error not classified: still say what it was
         module.fail_json(msg='Unexpected error while taking the snapshot: %s' % redact_url(str(exc)),
                          exception=traceback.format_exc(), failure=FailureClass.INCONSISTENT)
+    for line in nova_source.describe_unowned(
+            (snapshot['sources'].get('placement') or {}).get('unowned_allocations') or {}):
+        module.warn(line)
     result = dict(changed=False, snapshot=snapshot, summary=summary)
     if p['dest']:
         try:

@@ -440,6 +440,8 @@ def gather_all(conn, p, now=None, validate=None, prometheus_client=None):
         'migratable_instances': sum(1 for i in instances if i['migratable']),
         'instances_on_unknown_hosts': sum(len(ids) for ids in (source_info.get('nova') or {}).get(
             'instances_on_unknown_hosts', {}).values()),
+        'unowned_allocations': sum(len(items) for items in (source_info.get('placement') or {}).get(
+            'unowned_allocations', {}).values()),
         'hosts_with_load': sum(1 for h in hosts if h['load'] is not None),
         'hosts_without_load': sorted(h['name'] for h in hosts if h['load'] is None),
         'missing_load_reasons': dict((n, why[n]) for n in sorted(why)

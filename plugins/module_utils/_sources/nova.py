@@ -6,8 +6,14 @@
 Nova is read with list calls only (services, hypervisors, aggregates, servers, server groups,
 migrations), each once and paged, so the number of Nova calls grows with pages, not with hosts or
 instances.  Placement has no call that returns the inventories or usages of many providers at
-once, so those are read per resource provider (two calls each, inventories and usages), only for
-hosts in scope, in a thread pool of bounded size.  The calls are counted and reported.
+once, so those are read per resource provider (two calls each, inventories and allocations), only
+for hosts in scope, in a thread pool of bounded size.  The calls are counted and reported.
+
+A provider's usage is the sum of its allocations (what Placement's usages call returns); reading
+the allocations instead also names each consumer, so an allocation that no instance and no
+migration still under way owns (a migration Nova set to error when a nova-compute restarted in the
+middle of it keeps its allocation on the source) is named for the operator: Placement, and so
+Nova's scheduler, counts it as used.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -301,6 +307,72 @@ def build_hosts(services, hypervisors, aggregates):
     return hosts, hv_ids
 
 
+def placement_usages(allocations):
+    """{resource class: amount} summed over a provider's allocations (its usages)."""
+    use = {}
+    for alloc in ((allocations or {}).get('allocations') or {}).values():
+        for rc, amount in ((alloc or {}).get('resources') or {}).items():
+            use[rc] = use.get(rc, 0) + int(amount or 0)
+    return {'usages': use}
+
+
+# Migration statuses in which Nova still holds the migration's own allocation (on the source):
+# under way, or a resize / cold migration waiting for its confirmation.  After any other status
+# the allocation should be gone.
+MIGRATION_HOLDS = ('queued', 'accepted', 'pre-migrating', 'preparing', 'migrating', 'running',
+                   'post-migrating', 'finished', 'confirming', 'reverting')
+
+
+def unowned_allocations(allocations_by_host, servers, migrations):
+    """{host: [{consumer, resources, migration}]} of the allocations nothing owns.
+
+    A consumer is owned by an instance Nova lists, or by a migration whose status is in
+    MIGRATION_HOLDS.  The rest are named with their resources and, when the consumer is a
+    migration Nova lists, that migration (its status says why it should hold nothing).
+    """
+    instance_ids = set(s.get('id') for s in servers)
+    by_uuid = dict((m.get('uuid'), m) for m in migrations if m.get('uuid'))
+    out = {}
+    for host in sorted(allocations_by_host):
+        allocs = (allocations_by_host[host] or {}).get('allocations') or {}
+        for consumer in sorted(allocs):
+            if consumer in instance_ids:
+                continue
+            mig = by_uuid.get(consumer)
+            if mig is not None and (mig.get('status') or '').lower() in MIGRATION_HOLDS:
+                continue
+            res = (allocs[consumer] or {}).get('resources') or {}
+            out.setdefault(host, []).append({
+                'consumer': consumer,
+                'resources': dict((key, int(res.get(rc) or 0)) for rc, key in RESOURCE_CLASSES),
+                'migration': None if mig is None else {
+                    'id': mig.get('id'), 'status': mig.get('status'),
+                    'type': mig.get('migration_type'), 'instance': mig.get('instance_uuid'),
+                    'source': mig.get('source_compute'), 'dest': mig.get('dest_compute'),
+                },
+            })
+    return out
+
+
+def describe_unowned(unowned, most=10):
+    """One line per unowned allocation (at most ``most``, then how many more), for a warning."""
+    lines = []
+    for host in sorted(unowned):
+        for item in unowned[host]:
+            res, mig = item['resources'], item['migration']
+            what = 'migration %s (%s %s -> %s, status %s)' % (
+                mig['id'], mig['type'], mig['source'], mig['dest'], mig['status']) if mig else \
+                'a consumer that is no instance or migration Nova lists'
+            lines.append('%s: Placement holds %d vCPU, %d MB RAM, %d GB disk for %s, %s; no instance '
+                         'and no migration under way owns it, yet the scheduler counts it as used '
+                         '(nova-manage placement audit lists such allocations, --delete removes them)'
+                         % (host, res['vcpus'], res['memory_mb'], res['disk_gb'], item['consumer'], what))
+    if len(lines) > most:
+        lines = lines[:most] + ['%d more unowned allocation(s): snapshot.sources.placement.unowned_allocations'
+                                % (len(lines) - most)]
+    return lines
+
+
 def placement_resources(name, inventories, usages):
     """capacity/allocation_ratio/reserved/used of one host from its Placement answers."""
     inv = (inventories or {}).get('inventories') or {}
@@ -376,19 +448,23 @@ def build_instances(servers, hosts_by_name, groups, last_moved):
 
 
 def _fetch_placement(api, providers_by_host, max_workers):
-    """Inventories and usages of each host's provider: 2 calls per provider, bounded pool."""
+    """Inventories and allocations of each host's provider: 2 calls per provider, bounded pool.
+
+    Returns ({host: resources}, {host: allocations answer}); the usages are the allocations' sum.
+    """
     def one(item):
         name, uuid = item
         inv = api.get('placement', '/resource_providers/%s/inventories' % uuid, 'placement_per_host')
-        use = api.get('placement', '/resource_providers/%s/usages' % uuid, 'placement_per_host')
-        return name, placement_resources(name, inv, use)
+        allocs = api.get('placement', '/resource_providers/%s/allocations' % uuid, 'placement_per_host')
+        return name, (placement_resources(name, inv, placement_usages(allocs)), allocs)
 
     items = sorted(providers_by_host.items())
     if not items:
-        return {}
+        return {}, {}
     workers = max(1, min(max_workers, len(items)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(one, items))
+        got = dict(pool.map(one, items))
+    return dict((n, v[0]) for n, v in got.items()), dict((n, v[1]) for n, v in got.items())
 
 
 def _run_all(reads, max_workers):
@@ -450,7 +526,16 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
     servers, groups, migrations = got['servers'], got['groups'], got['migrations']
 
     providers_by_host = map_providers(hv_ids, hosts, got['providers'])
-    resources = _fetch_placement(api, providers_by_host, max_workers)
+    resources, allocations = _fetch_placement(api, providers_by_host, max_workers)
+    unowned = unowned_allocations(allocations, servers, migrations)
+    if unowned:
+        # Placement was read after the lists: an instance booted or a migration started in
+        # between would look unowned.  Read both lists again (only now) and keep what is left.
+        again = _run_all({'servers': reads['servers'], 'migrations': reads['migrations']}, max_workers)
+        unowned = unowned_allocations(
+            dict((h, allocations[h]) for h in unowned),
+            servers + again['servers'], migrations + again['migrations'])
+    placement['unowned_allocations'] = unowned
 
     instances = build_instances(servers, hosts, groups, last_moves(migrations))
     count = {}

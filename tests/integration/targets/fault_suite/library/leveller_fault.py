@@ -21,6 +21,9 @@ description:
   - C(stop) stops servers and waits until they are SHUTOFF.
   - C(wait_task_state) waits until a server has the given task_state (or none, with C(null)).
   - C(servers) reads servers by name (all projects) without creating any; each name may match 0..n.
+  - C(allocations) reads, straight from Placement and Nova, the consumers of the allocations on
+    a host's resource provider, each with whether it is a server Nova has and the status of the
+    migration it is, if it is one (the oracle for the snapshot's unowned allocations).
   - C(mark) changes servers the way an operator does between planning and execution, or the
     way Nova does on a fault; C(lock), C(metadata) and C(reset_state) (C(os-resetState), admin).
 options:
@@ -28,7 +31,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [service, wait_service, stop, wait_task_state, servers, mark]
+    choices: [service, wait_service, stop, wait_task_state, servers, mark, allocations]
   lock:
     description: Lock (true) or unlock (false) the servers (mark).
     type: bool
@@ -134,7 +137,8 @@ def main():
     spec = openstack_argument_spec()
     spec.update(
         action=dict(type='str', required=True,
-                    choices=['service', 'wait_service', 'stop', 'wait_task_state', 'servers', 'mark']),
+                    choices=['service', 'wait_service', 'stop', 'wait_task_state', 'servers', 'mark',
+                             'allocations']),
         lock=dict(type='bool'),
         metadata=dict(type='dict'),
         reset_state=dict(type='str', choices=['active', 'error']),
@@ -212,6 +216,19 @@ def main():
                 if resp.status_code >= 400:
                     module.fail_json(msg='%s %s %s: HTTP %s %s' % (method.upper(), url, body, resp.status_code, resp.text))
         module.exit_json(changed=True, servers=[_server(conn, n) for n in p['names']])
+    if p['action'] == 'allocations':
+        rps = conn.placement.get('/resource_providers?name=%s' % p['host']).json()['resource_providers']
+        if len(rps) != 1:
+            module.fail_json(msg='expected one resource provider named %s, found %d' % (p['host'], len(rps)))
+        allocs = conn.placement.get('/resource_providers/%s/allocations' % rps[0]['uuid']).json()['allocations']
+        migrations = conn.compute.get('/os-migrations', microversion='2.59').json()['migrations']
+        status = dict((m['uuid'], m['status']) for m in migrations)
+        consumers = []
+        for consumer in sorted(allocs):
+            resp = conn.compute.get('/servers/%s' % consumer, microversion='2.60', raise_exc=False)
+            consumers.append({'consumer': consumer, 'resources': allocs[consumer]['resources'],
+                              'server': resp.status_code == 200, 'migration_status': status.get(consumer)})
+        module.exit_json(changed=False, consumers=consumers)
     if p['action'] == 'servers':
         module.exit_json(changed=False, servers=[s for n in p['names'] for s in _find(conn, n)])
     if p['action'] == 'wait_task_state':

@@ -30,7 +30,7 @@ class Response(object):
 
 def make_cloud(n_hosts=4, per_host=3, fqdn=False):
     """Services, hypervisors, providers and servers of a small cloud (compute1..N)."""
-    services, hypervisors, providers, inventories, usages, servers = [], [], [], {}, {}, []
+    services, hypervisors, providers, inventories, allocations, servers = [], [], [], {}, {}, []
     for i in range(1, n_hosts + 1):
         host = 'compute%d' % i
         node = host + '.example.org' if fqdn else host
@@ -45,8 +45,9 @@ def make_cloud(n_hosts=4, per_host=3, fqdn=False):
             'VCPU': {'total': 16, 'reserved': 0, 'allocation_ratio': 4.0},
             'MEMORY_MB': {'total': 65536, 'reserved': 512, 'allocation_ratio': 1.0},
             'DISK_GB': {'total': 1000, 'reserved': 0, 'allocation_ratio': 1.0}}}
-        usages[uuid] = {'usages': {'VCPU': 2 * per_host, 'MEMORY_MB': 2048 * per_host,
-                                   'DISK_GB': 20 * per_host}}
+        allocations[uuid] = {'allocations': dict(
+            ('inst-%d-%d' % (i, j), {'resources': {'VCPU': 2, 'MEMORY_MB': 2048, 'DISK_GB': 20}})
+            for j in range(per_host))}
         for j in range(per_host):
             servers.append({
                 'id': 'inst-%d-%d' % (i, j), 'name': 'vm-%d-%d' % (i, j), 'status': 'ACTIVE',
@@ -57,7 +58,7 @@ def make_cloud(n_hosts=4, per_host=3, fqdn=False):
                            'ephemeral': 0, 'swap': 0}})
     return {'services': services, 'hypervisors': hypervisors, 'aggregates': [
         {'name': 'agg-odd', 'hosts': ['compute1', 'compute3'], 'availability_zone': None}],
-        'providers': providers, 'inventories': inventories, 'usages': usages, 'servers': servers,
+        'providers': providers, 'inventories': inventories, 'allocations': allocations, 'servers': servers,
         'groups': [], 'migrations': []}
 
 

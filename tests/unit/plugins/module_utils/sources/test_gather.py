@@ -78,7 +78,7 @@ def test_queries_and_nova_calls_are_the_same_for_4_hosts_and_40():
     assert four['prometheus_queries'] == forty['prometheus_queries'] == 3
     assert four['api_calls']['nova'] == forty['api_calls']['nova'] == 6
     assert four['api_calls']['placement'] == forty['api_calls']['placement'] == 1
-    # Only Placement's inventories and usages grow, two per host, and are reported apart.
+    # Only Placement's inventories and allocations grow, two per host, and are reported apart.
     assert (four['api_calls']['placement_per_host'], forty['api_calls']['placement_per_host']) == (8, 80)
     assert forty['api_calls']['total'] - four['api_calls']['total'] == 2 * (40 - 4)
 

@@ -204,12 +204,13 @@ def test_nova_calls_do_not_grow_with_hosts_or_instances(small_hosts, big_hosts):
     # Placement: one list of providers, whatever the number of hosts and instances.
     assert small['nova'] == big['nova'] == 6
     assert small['placement'] == big['placement'] == 1
-    # Placement has no bulk read of inventories (total, reserved, allocation_ratio) and usages:
-    # exactly two calls per host in scope, reported apart as placement_per_host.
+    # Placement has no bulk read of inventories (total, reserved, allocation_ratio) and
+    # allocations (whose sum is the usages): exactly two calls per host in scope, reported apart
+    # as placement_per_host.
     assert small['placement_per_host'] == 2 * small_hosts
     assert big['placement_per_host'] == 2 * big_hosts
     per_host = [u for s, u, _m in big_log if s == 'placement' and u != '/resource_providers']
-    assert sorted(set(u.rsplit('/', 1)[1] for u in per_host)) == ['inventories', 'usages']
+    assert sorted(set(u.rsplit('/', 1)[1] for u in per_host)) == ['allocations', 'inventories']
     assert len(set(per_host)) == len(per_host)  # no provider is read twice
     assert len(big_log) - len(small_log) == 2 * (big_hosts - small_hosts)
 
@@ -244,3 +245,122 @@ def test_forbidden_is_a_permission_failure():
         nova.collect(FakeConn(cloud), now=NOW)
     assert err.value.failure == 'permission'
     assert 'admin' in str(err.value)
+
+
+def test_usages_are_the_sum_of_the_allocations():
+    allocs = {'allocations': {'a': {'resources': {'VCPU': 2, 'MEMORY_MB': 512}},
+                              'b': {'resources': {'VCPU': 1, 'DISK_GB': 10, 'CUSTOM_X': 3}}}}
+    assert nova.placement_usages(allocs) == {'usages': {'VCPU': 3, 'MEMORY_MB': 512, 'DISK_GB': 10,
+                                                        'CUSTOM_X': 3}}
+    assert nova.placement_usages({}) == nova.placement_usages({'allocations': {}}) == {'usages': {}}
+
+
+def _mig(uuid, status, mid=19, kind='live-migration'):
+    return {'uuid': uuid, 'id': mid, 'status': status, 'migration_type': kind,
+            'instance_uuid': 'inst-x', 'source_compute': 'c1', 'dest_compute': 'c2'}
+
+
+@pytest.mark.parametrize('status', nova.MIGRATION_HOLDS)
+def test_a_migration_under_way_or_waiting_for_confirmation_owns_its_allocation(status):
+    allocs = {'c1': {'allocations': {'m1': {'resources': {'VCPU': 1}}}}}
+    assert nova.unowned_allocations(allocs, [], [_mig('m1', status)]) == {}
+
+
+@pytest.mark.parametrize('status', ['error', 'failed', 'completed', 'cancelled', 'confirmed', 'reverted', 'done'])
+def test_an_ended_migrations_allocation_is_named_with_the_migration(status):
+    allocs = {'c1': {'allocations': {'m1': {'resources': {'VCPU': 1, 'MEMORY_MB': 256, 'DISK_GB': 1}},
+                                     'inst-1': {'resources': {'VCPU': 4}}}}}
+    got = nova.unowned_allocations(allocs, [{'id': 'inst-1'}], [_mig('m1', status)])
+    assert got == {'c1': [{'consumer': 'm1', 'resources': {'vcpus': 1, 'memory_mb': 256, 'disk_gb': 1},
+                           'migration': {'id': 19, 'status': status, 'type': 'live-migration',
+                                         'instance': 'inst-x', 'source': 'c1', 'dest': 'c2'}}]}
+
+
+def test_a_consumer_nova_does_not_know_is_named_without_a_migration():
+    allocs = {'c2': {'allocations': {'gone': {'resources': {'MEMORY_MB': 512}}}}, 'c1': {'allocations': {}}}
+    got = nova.unowned_allocations(allocs, [{'id': 'inst-1'}], [])
+    assert got == {'c2': [{'consumer': 'gone', 'resources': {'vcpus': 0, 'memory_mb': 512, 'disk_gb': 0},
+                           'migration': None}]}
+
+
+def _with_orphan(cloud, status='error'):
+    """compute1 holds the allocation of a live migration that ended (Nova leaves it on a restart)."""
+    uuid = cloud['providers'][0]['uuid']
+    cloud['allocations'][uuid]['allocations']['mig-19'] = {
+        'resources': {'VCPU': 1, 'MEMORY_MB': 256, 'DISK_GB': 1}}
+    cloud['migrations'].append(dict(_mig('mig-19', status), source_compute='compute1',
+                                    dest_compute='compute2', instance_uuid='inst-2-0',
+                                    updated_at='2026-11-22T21:00:00.000000'))
+    return cloud
+
+
+def test_collect_names_an_unowned_allocation_and_counts_it_as_used():
+    clean = make_cloud(2, 2)
+    hosts, _i, sources, counter = nova.collect(FakeConn(clean), now=NOW)
+    assert sources['placement']['unowned_allocations'] == {}
+    assert counter.counts['nova'] == 6
+    before = hosts[0]['used']
+    hosts, instances, sources, counter = nova.collect(FakeConn(_with_orphan(make_cloud(2, 2))), now=NOW)
+    assert hosts[0]['used'] == {'vcpus': before['vcpus'] + 1, 'memory_mb': before['memory_mb'] + 256,
+                                'disk_gb': before['disk_gb'] + 1}
+    (item,) = sources['placement']['unowned_allocations']['compute1']
+    assert item['consumer'] == 'mig-19' and item['migration']['status'] == 'error'
+    assert list(sources['placement']['unowned_allocations']) == ['compute1']
+    # the servers and migrations were read a second time, as something looked unowned
+    assert counter.counts['nova'] == 8
+    for h in hosts:
+        h.update(load=None, load_source='none')
+    validate({'version': 1, 'taken_at': '2026-11-22T22:00:00Z', 'sources': sources,
+              'hosts': hosts, 'instances': instances})
+
+
+class _LateConn(FakeConn):
+    """The second read of the servers and migrations sees what began after the first."""
+
+    def __init__(self, cloud, late_server=None, late_status=None):
+        FakeConn.__init__(self, cloud)
+        self.reads = {'/servers/detail': 0, '/os-migrations': 0}
+        get = self.compute.get
+
+        def late_get(url, microversion=None):
+            path = url.split('?', 1)[0]
+            if path in self.reads:
+                self.reads[path] += 1
+                if self.reads[path] == 2 and path == '/servers/detail' and late_server:
+                    cloud['servers'].append(dict(cloud['servers'][0], id=late_server))
+                if self.reads[path] == 2 and path == '/os-migrations' and late_status:
+                    cloud['migrations'][-1]['status'] = late_status
+            return get(url, microversion)
+        self.compute.get = late_get
+
+
+def test_an_instance_booted_after_the_list_is_not_named():
+    cloud = make_cloud(2, 1)
+    uuid = cloud['providers'][1]['uuid']
+    cloud['allocations'][uuid]['allocations']['new-vm'] = {'resources': {'VCPU': 2}}
+    _h, _i, sources, _c = nova.collect(_LateConn(cloud, late_server='new-vm'), now=NOW)
+    assert sources['placement']['unowned_allocations'] == {}
+
+
+def test_a_migration_that_ended_between_the_reads_is_named_by_its_new_status():
+    cloud = _with_orphan(make_cloud(2, 1), status='unknown-yet')
+    _h, _i, sources, _c = nova.collect(_LateConn(cloud, late_status='error'), now=NOW)
+    assert sources['placement']['unowned_allocations']['compute1'][0]['migration']['status'] == 'error'
+    cloud = _with_orphan(make_cloud(2, 1), status='unknown-yet')
+    _h, _i, sources, _c = nova.collect(_LateConn(cloud, late_status='running'), now=NOW)
+    assert sources['placement']['unowned_allocations'] == {}
+
+
+def test_describe_unowned_names_host_resources_and_migration_and_caps_the_lines():
+    item = {'consumer': 'mig-19', 'resources': {'vcpus': 1, 'memory_mb': 256, 'disk_gb': 1},
+            'migration': {'id': 19, 'status': 'error', 'type': 'live-migration', 'instance': 'i',
+                          'source': 'compute4', 'dest': 'compute2'}}
+    (line,) = nova.describe_unowned({'compute4': [item]})
+    assert line.startswith('compute4: Placement holds 1 vCPU, 256 MB RAM, 1 GB disk for mig-19, ')
+    assert 'migration 19 (live-migration compute4 -> compute2, status error)' in line
+    assert 'nova-manage placement audit' in line
+    bare = dict(item, migration=None)
+    (line,) = nova.describe_unowned({'c1': [bare]})
+    assert 'no instance or migration Nova lists' in line
+    many = nova.describe_unowned({'c1': [bare] * 12}, most=10)
+    assert len(many) == 11 and many[-1].startswith('2 more unowned allocation(s)')
