@@ -387,7 +387,7 @@ summary:
         - OpenStack API calls made by the snapshot. C(nova) and C(placement) grow with pages, not
           with hosts or instances; C(placement_per_host) is two per host in scope (inventories and
           allocations, of which Placement has no bulk read). When an allocation looks unowned, the
-          servers and migrations are read once more (in C(nova)). C(http_requests) counts every HTTP request
+          servers are read once more, and every migration from its host (in C(nova)). C(http_requests) counts every HTTP request
           of the connection (including version discovery), null without V(nova).
       type: dict
       sample: {nova: 6, placement: 1, placement_per_host: 8, total: 15, http_requests: 17}

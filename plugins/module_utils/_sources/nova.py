@@ -530,11 +530,19 @@ def collect(conn, scope=None, history_hours=168, page_size=1000, max_workers=8, 
     unowned = unowned_allocations(allocations, servers, migrations)
     if unowned:
         # Placement was read after the lists: an instance booted or a migration started in
-        # between would look unowned.  Read both lists again (only now) and keep what is left.
-        again = _run_all({'servers': reads['servers'], 'migrations': reads['migrations']}, max_workers)
+        # between would look unowned, and so would a migration older than history_hours that
+        # still holds its allocation (a resize never confirmed).  Read the servers again, and
+        # every migration from each such host (a migration's allocation is on its source),
+        # whatever its age; keep what is still unowned.
+        again = {'servers': reads['servers']}
+        for host in unowned:
+            again['migrations from %s' % host] = (
+                lambda host=host: _paged(api, '/os-migrations', 'migrations', {'source_compute': host},
+                                         'nova', page_size, marker_key='uuid'))
+        got_again = _run_all(again, max_workers)
+        more = [m for key in sorted(got_again) if key != 'servers' for m in got_again[key]]
         unowned = unowned_allocations(
-            dict((h, allocations[h]) for h in unowned),
-            servers + again['servers'], migrations + again['migrations'])
+            dict((h, allocations[h]) for h in unowned), servers + got_again['servers'], migrations + more)
     placement['unowned_allocations'] = unowned
 
     instances = build_instances(servers, hosts, groups, last_moves(migrations))

@@ -351,6 +351,30 @@ def test_a_migration_that_ended_between_the_reads_is_named_by_its_new_status():
     assert sources['placement']['unowned_allocations'] == {}
 
 
+def test_a_resize_older_than_the_history_waiting_for_confirmation_is_found_and_not_named():
+    cloud = make_cloud(2, 1)
+    uuid = cloud['providers'][0]['uuid']
+    cloud['allocations'][uuid]['allocations']['mig-old'] = {'resources': {'VCPU': 2}}
+    old = dict(_mig('mig-old', 'finished', mid=3, kind='resize'), source_compute='compute1',
+               dest_compute='compute2', instance_uuid='inst-2-0', updated_at='2025-01-01T00:00:00.000000')
+    conn = _LateConn(cloud)
+    get = conn.compute.get
+    urls = []
+
+    def get_old_only_unfiltered(url, microversion=None):
+        # the first read is bounded by history_hours and does not see it; the host's own does
+        if url.startswith('/os-migrations'):
+            urls.append(url)
+            cloud['migrations'][:] = [old] if 'source_compute=compute1' in url else []
+        return get(url, microversion)
+    conn.compute.get = get_old_only_unfiltered
+    _h, _i, sources, counter = nova.collect(conn, now=NOW)
+    assert sources['placement']['unowned_allocations'] == {}
+    assert len(urls) == 2 and 'changes-since' in urls[0]
+    assert 'source_compute=compute1' in urls[1] and 'changes-since' not in urls[1]
+    assert counter.counts['nova'] == 8
+
+
 def test_describe_unowned_names_host_resources_and_migration_and_caps_the_lines():
     item = {'consumer': 'mig-19', 'resources': {'vcpus': 1, 'memory_mb': 256, 'disk_gb': 1},
             'migration': {'id': 19, 'status': 'error', 'type': 'live-migration', 'instance': 'i',
